@@ -1,0 +1,121 @@
+//! Deciding what a path is (file, folder, shard index, GGUF) and opening it.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{FormatError, Result};
+use crate::hf::{self, Sidecars};
+use crate::model::{Model, OpenOptions, WeightsFormat};
+
+const SHARD_INDEX: &str = "model.safetensors.index.json";
+
+pub(crate) fn open_model(path: &Path, options: OpenOptions) -> Result<Model> {
+    let meta = std::fs::metadata(path).map_err(|e| FormatError::io(path, e))?;
+    if meta.is_dir() {
+        return open_folder(path, options);
+    }
+    let folder = path.parent().map(Path::to_path_buf);
+    match sniff(path)? {
+        Kind::Gguf => open_gguf(path, options),
+        Kind::Safetensors => {
+            let mut model = crate::safetensors::open_single(path, options)?;
+            model.sidecars = read_sidecars_near(folder)?;
+            Ok(model)
+        }
+        Kind::ShardIndex => {
+            let mut model = crate::safetensors::open_sharded(path, options)?;
+            model.sidecars = read_sidecars_near(folder)?;
+            Ok(model)
+        }
+    }
+}
+
+fn open_gguf(path: &Path, options: OpenOptions) -> Result<Model> {
+    crate::gguf::open(path, options)
+}
+
+fn read_sidecars_near(folder: Option<PathBuf>) -> Result<Sidecars> {
+    match folder {
+        Some(f) if f.as_os_str().is_empty() => hf::read_sidecars(Path::new(".")),
+        Some(f) => hf::read_sidecars(&f),
+        None => Ok(Sidecars::default()),
+    }
+}
+
+fn open_folder(dir: &Path, options: OpenOptions) -> Result<Model> {
+    let index = dir.join(SHARD_INDEX);
+    let mut model = if index.is_file() {
+        crate::safetensors::open_sharded(&index, options)?
+    } else {
+        let mut safetensors = Vec::new();
+        let mut ggufs = Vec::new();
+        let entries = std::fs::read_dir(dir).map_err(|e| FormatError::io(dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| FormatError::io(dir, e))?;
+            let p = entry.path();
+            match p.extension().and_then(|e| e.to_str()) {
+                Some("safetensors") => safetensors.push(p),
+                Some("gguf") => ggufs.push(p),
+                _ => {}
+            }
+        }
+        safetensors.sort();
+        ggufs.sort();
+        match (safetensors.len(), ggufs.len()) {
+            (1, _) => crate::safetensors::open_single(&safetensors[0], options)?,
+            (n, _) if n > 1 => crate::safetensors::open_files(dir, &safetensors, options)?,
+            (0, 1) => return open_gguf(&ggufs[0], options),
+            (0, n) if n > 1 => {
+                return Err(FormatError::UnknownFormat {
+                    path: dir.to_path_buf(),
+                    why: format!("{n} GGUF files and no safetensors; name the one to read"),
+                });
+            }
+            _ => {
+                return Err(FormatError::UnknownFormat {
+                    path: dir.to_path_buf(),
+                    why: "no *.safetensors, model.safetensors.index.json or *.gguf in the folder".into(),
+                });
+            }
+        }
+    };
+    model.path = dir.to_path_buf();
+    model.sidecars = hf::read_sidecars(dir)?;
+    if model.format == WeightsFormat::Safetensors && model.files.len() > 1 {
+        model.format = WeightsFormat::SafetensorsSharded;
+    }
+    Ok(model)
+}
+
+enum Kind {
+    Gguf,
+    Safetensors,
+    ShardIndex,
+}
+
+fn sniff(path: &Path) -> Result<Kind> {
+    use std::io::Read;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if name.ends_with(".index.json") {
+        return Ok(Kind::ShardIndex);
+    }
+    let mut head = [0u8; 9];
+    let mut f = std::fs::File::open(path).map_err(|e| FormatError::io(path, e))?;
+    let n = f.read(&mut head).map_err(|e| FormatError::io(path, e))?;
+    if n >= 4 && &head[..4] == b"GGUF" {
+        return Ok(Kind::Gguf);
+    }
+    if n == 9 && head[8] == b'{' {
+        return Ok(Kind::Safetensors);
+    }
+    if name.ends_with(".safetensors") {
+        // Let the safetensors reader say precisely what is wrong.
+        return Ok(Kind::Safetensors);
+    }
+    if name.ends_with(".gguf") {
+        return Ok(Kind::Gguf);
+    }
+    Err(FormatError::UnknownFormat {
+        path: path.to_path_buf(),
+        why: "neither a GGUF file (magic \"GGUF\"), a safetensors file, nor a shard index (*.index.json)".into(),
+    })
+}
