@@ -1,11 +1,12 @@
 //! The files around the weights in a Hugging Face model folder: config.json,
 //! generation_config.json, tokenizer files and the licence.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::tokenizer::Tokenizer;
+use crate::error::{FormatError, Result};
+use crate::tokenizer::{Tokenizer, read};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Licence {
@@ -28,9 +29,159 @@ pub struct Sidecars {
     pub licence: Option<Licence>,
 }
 
-pub fn read_sidecars(folder: &std::path::Path) -> crate::Result<Sidecars> {
+/// Config and tokenizer files are small; anything this large is not one.
+const MAX_SIDECAR_BYTES: u64 = 256 << 20;
+const SIDECAR: &str = "model sidecar";
+
+fn read_small(path: &Path) -> Result<Option<Vec<u8>>> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => m,
+        Ok(_) => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(FormatError::io(path, e)),
+    };
+    if meta.len() > MAX_SIDECAR_BYTES {
+        return Err(FormatError::malformed(path, SIDECAR, format!("{} bytes is too large for this file", meta.len())));
+    }
+    std::fs::read(path).map(Some).map_err(|e| FormatError::io(path, e))
+}
+
+fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
+    let Some(bytes) = read_small(path)? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| FormatError::malformed(path, "JSON", e.to_string()))
+}
+
+pub fn read_sidecars(folder: &Path) -> Result<Sidecars> {
+    let tokenizer = read_tokenizer(folder)?;
     Ok(Sidecars {
         folder: Some(folder.to_path_buf()),
-        ..Default::default()
+        config: read_json(&folder.join("config.json"))?,
+        generation_config: read_json(&folder.join("generation_config.json"))?,
+        tokenizer_config: read_json(&folder.join("tokenizer_config.json"))?,
+        tokenizer,
+        licence: read_licence(folder)?,
     })
+}
+
+/// tokenizer.json is the most complete description; tokenizer.model and vocab.txt are the
+/// older SentencePiece and WordPiece forms.
+fn read_tokenizer(folder: &Path) -> Result<Option<Tokenizer>> {
+    type Parser = fn(&[u8], &str) -> std::result::Result<Tokenizer, String>;
+    let candidates: [(&str, Parser); 3] = [
+        ("tokenizer.json", read::from_tokenizer_json),
+        ("tokenizer.model", read::from_sentencepiece),
+        ("vocab.txt", read::from_vocab_txt),
+    ];
+    for (name, parse) in candidates {
+        let path = folder.join(name);
+        if let Some(bytes) = read_small(&path)? {
+            return parse(&bytes, name)
+                .map(Some)
+                .map_err(|fault| FormatError::malformed(&path, "tokenizer", fault));
+        }
+    }
+    Ok(None)
+}
+
+const LICENCE_FILES: [&str; 8] = [
+    "LICENSE",
+    "LICENSE.txt",
+    "LICENSE.md",
+    "LICENCE",
+    "LICENCE.txt",
+    "license",
+    "license.txt",
+    "LICENSE-MODEL",
+];
+
+fn read_licence(folder: &Path) -> Result<Option<Licence>> {
+    let declared = match read_small(&folder.join("README.md"))? {
+        Some(bytes) => front_matter_licence(&String::from_utf8_lossy(&bytes)),
+        None => None,
+    };
+    let mut text_title = None;
+    let mut text_source = None;
+    for name in LICENCE_FILES {
+        if let Some(bytes) = read_small(&folder.join(name))? {
+            let text = String::from_utf8_lossy(&bytes);
+            text_title = text.lines().map(str::trim).find(|l| !l.is_empty()).map(|l| l.chars().take(200).collect());
+            text_source = Some(name);
+            break;
+        }
+    }
+    let id = declared.clone().or_else(|| text_title.as_deref().and_then(licence_id_from_title));
+    let source = match (&declared, text_source) {
+        (Some(_), Some(f)) => format!("README.md front matter; {f}"),
+        (Some(_), None) => "README.md front matter".to_string(),
+        (None, Some(f)) => f.to_string(),
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(Licence {
+        id,
+        title: text_title,
+        source,
+    }))
+}
+
+/// `license: xxx` in a model card's YAML front matter.
+pub fn front_matter_licence(readme: &str) -> Option<String> {
+    let rest = readme.strip_prefix("---")?;
+    let end = rest.find("\n---")?;
+    rest[..end].lines().find_map(|line| {
+        let value = line.trim().strip_prefix("license:")?;
+        let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
+        (!value.is_empty()).then(|| value.to_lowercase())
+    })
+}
+
+/// Recognizes the titles of the licences models actually ship under.
+pub fn licence_id_from_title(title: &str) -> Option<String> {
+    let t = title.to_lowercase();
+    let id = if t.contains("apache license") {
+        "apache-2.0"
+    } else if t.starts_with("mit license") || t == "mit" {
+        "mit"
+    } else if t.contains("gemma") {
+        "gemma"
+    } else if t.contains("llama 3.1") {
+        "llama3.1"
+    } else if t.contains("llama 3.2") {
+        "llama3.2"
+    } else if t.contains("llama 3") {
+        "llama3"
+    } else if t.contains("llama 2") {
+        "llama2"
+    } else if t.contains("creative commons") && t.contains("noncommercial") {
+        "cc-by-nc-4.0"
+    } else if t.contains("qwen") {
+        "qwen"
+    } else if t.contains("exaone") {
+        "exaone"
+    } else {
+        return None;
+    };
+    Some(id.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn front_matter() {
+        let card = "---\nlanguage: en\nlicense: Apache-2.0\ntags: [x]\n---\n# Model\n";
+        assert_eq!(front_matter_licence(card).as_deref(), Some("apache-2.0"));
+        assert_eq!(front_matter_licence("# no front matter\nlicense: mit"), None);
+    }
+
+    #[test]
+    fn titles() {
+        assert_eq!(licence_id_from_title("Apache License").as_deref(), Some("apache-2.0"));
+        assert_eq!(licence_id_from_title("Gemma Terms of Use").as_deref(), Some("gemma"));
+        assert_eq!(licence_id_from_title("Something else"), None);
+    }
 }
