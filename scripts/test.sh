@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every test of the project: obtains (or reuses from the cache) the pinned real models,
+# then runs the whole workspace's tests with those models required, not optional.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+models=$(scripts/fetch-test-models.sh | tail -n 1)
+case "$models" in
+  DOKJA_TEST_MODELS=*) export "${models?}" ;;
+  *) echo "scripts/test.sh: fetch-test-models.sh did not report the model folder" >&2; exit 1 ;;
+esac
+# Tests that read real checkpoints fail (rather than skip) when the models are missing.
+export DOKJA_REQUIRE_TEST_MODELS=1
+
+cargo test --workspace --locked "$@"
