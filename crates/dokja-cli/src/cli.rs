@@ -3,7 +3,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "dokja", version, about = "Provenance audits and evaluation of foundation models")]
+#[command(
+    name = "dokja",
+    version,
+    about = "Provenance audits and evaluation of foundation models"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

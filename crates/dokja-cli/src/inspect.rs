@@ -3,12 +3,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use dokja_formats::Model;
-use dokja_inspect::{InspectOptions, Inspection};
+use dokja_inspect::{InspectOptions, Inspection, LmHead};
 
 use crate::cli::{InspectArgs, OutputFormat};
 
 pub fn run(args: InspectArgs) -> Result<ExitCode> {
-    let model = Model::open(&args.path, args.read.open_options()).with_context(|| format!("cannot open {}", args.path.display()))?;
+    let model = Model::open(&args.path, args.read.open_options())
+        .with_context(|| format!("cannot open {}", args.path.display()))?;
     let report = dokja_inspect::inspect(
         &model,
         InspectOptions {
@@ -50,9 +51,24 @@ fn render_text(r: &Inspection) -> String {
     let mut s = String::new();
     let a = &r.architecture;
     let _ = writeln!(s, "{}", r.path);
-    let _ = writeln!(s, "  format        {} ({} file{}, {})", r.format, r.files, if r.files == 1 { "" } else { "s" }, bytes(r.file_bytes));
-    let declared = a.declared.as_deref().map(|d| format!(" [{d}]")).unwrap_or_default();
-    let _ = writeln!(s, "  architecture  {}{declared} (from {})", a.family, a.evidence);
+    let _ = writeln!(
+        s,
+        "  format        {} ({} file{}, {})",
+        r.format,
+        r.files,
+        if r.files == 1 { "" } else { "s" },
+        bytes(r.file_bytes)
+    );
+    let declared = a
+        .declared
+        .as_deref()
+        .map(|d| format!(" [{d}]"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "  architecture  {}{declared} (from {})",
+        a.family, a.evidence
+    );
     if !a.names.is_empty() {
         let _ = writeln!(s, "  names         {}", a.names.join(", "));
     }
@@ -69,13 +85,40 @@ fn render_text(r: &Inspection) -> String {
         opt(d.context_length)
     );
     if d.experts.is_some() {
-        let _ = writeln!(s, "  experts       {} ({} per token)", opt(d.experts), opt(d.experts_per_token));
+        let _ = writeln!(
+            s,
+            "  experts       {} ({} per token)",
+            opt(d.experts),
+            opt(d.experts_per_token)
+        );
     }
-    let _ = writeln!(s, "  parameters    {} ({})", human(r.parameters), r.parameters);
-    let _ = writeln!(s, "  tied embed.   {}", if r.tied_embeddings { "yes" } else { "no" });
-    let dtypes: Vec<String> = r.dtypes.iter().map(|(k, v)| format!("{k} x{} ({})", v.tensors, human(v.parameters))).collect();
-    let _ = writeln!(s, "  dtypes        {}{}", dtypes.join(", "), if r.quantized { "  [quantized]" } else { "" });
-    let _ = writeln!(s, "\n  component          tensors   parameters  layers  experts");
+    let _ = writeln!(
+        s,
+        "  parameters    {} ({})",
+        human(r.parameters),
+        r.parameters
+    );
+    let lm_head = match r.lm_head {
+        LmHead::Tied => "tied to the token embedding",
+        LmHead::Separate => "separate tensor",
+        LmHead::None => "none (encoder-only)",
+    };
+    let _ = writeln!(s, "  lm_head       {lm_head}");
+    let dtypes: Vec<String> = r
+        .dtypes
+        .iter()
+        .map(|(k, v)| format!("{k} x{} ({})", v.tensors, human(v.parameters)))
+        .collect();
+    let _ = writeln!(
+        s,
+        "  dtypes        {}{}",
+        dtypes.join(", "),
+        if r.quantized { "  [quantized]" } else { "" }
+    );
+    let _ = writeln!(
+        s,
+        "\n  component          tensors   parameters  layers  experts"
+    );
     for c in &r.components {
         let _ = writeln!(
             s,
@@ -110,7 +153,10 @@ fn render_text(r: &Inspection) -> String {
                 s,
                 "  licence       {}{} [from {}]",
                 l.id.as_deref().unwrap_or("unrecognized"),
-                l.title.as_deref().map(|t| format!(" ({t})")).unwrap_or_default(),
+                l.title
+                    .as_deref()
+                    .map(|t| format!(" ({t})"))
+                    .unwrap_or_default(),
                 l.source
             );
         }
@@ -119,7 +165,12 @@ fn render_text(r: &Inspection) -> String {
         }
     }
     if !r.non_learned.is_empty() {
-        let _ = writeln!(s, "  non-learned   {} buffer(s): {}", r.non_learned.len(), r.non_learned.join(", "));
+        let _ = writeln!(
+            s,
+            "  non-learned   {} buffer(s): {}",
+            r.non_learned.len(),
+            r.non_learned.join(", ")
+        );
     }
     if r.unclassified.is_empty() {
         let _ = writeln!(s, "  unclassified  none");
@@ -130,10 +181,22 @@ fn render_text(r: &Inspection) -> String {
         }
     }
     if let Some(rows) = &r.tensors {
-        let _ = writeln!(s, "\n  {:<60} {:<16} {:<20} {:<22} dtype", "tensor", "component", "role", "shape");
+        let _ = writeln!(
+            s,
+            "\n  {:<60} {:<16} {:<20} {:<22} dtype",
+            "tensor", "component", "role", "shape"
+        );
         for t in rows {
             let shape = format!("{:?}", t.shape);
-            let _ = writeln!(s, "  {:<60} {:<16} {:<20} {:<22} {}", t.name, t.component.as_str(), t.role.as_str(), shape, t.dtype);
+            let _ = writeln!(
+                s,
+                "  {:<60} {:<16} {:<20} {:<22} {}",
+                t.name,
+                t.component.as_str(),
+                t.role.as_str(),
+                shape,
+                t.dtype
+            );
         }
     }
     s

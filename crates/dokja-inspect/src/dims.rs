@@ -21,24 +21,50 @@ pub struct Dimensions {
     pub context_length: Option<u64>,
 }
 
-pub(crate) fn dimensions(model: &Model, arch: &Architecture, classes: &[TensorClass]) -> Dimensions {
+pub(crate) fn dimensions(
+    model: &Model,
+    arch: &Architecture,
+    classes: &[TensorClass],
+) -> Dimensions {
     let mut d = if let Some(cfg) = model.sidecars.config.as_ref() {
         // Multimodal configs keep the language model's numbers under text_config.
-        let text = cfg.get("text_config").filter(|v| v.is_object()).unwrap_or(cfg);
-        let get = |keys: &[&str]| keys.iter().find_map(|k| text.get(*k).and_then(Value::as_u64).or_else(|| cfg.get(*k).and_then(Value::as_u64)));
+        let text = cfg
+            .get("text_config")
+            .filter(|v| v.is_object())
+            .unwrap_or(cfg);
+        let get = |keys: &[&str]| {
+            keys.iter().find_map(|k| {
+                text.get(*k)
+                    .and_then(Value::as_u64)
+                    .or_else(|| cfg.get(*k).and_then(Value::as_u64))
+            })
+        };
         Dimensions {
             hidden_size: get(&["hidden_size", "d_model", "n_embd", "dim"]),
             layers: get(&["num_hidden_layers", "n_layer", "num_layers", "n_layers"]),
             intermediate_size: get(&["intermediate_size", "ffn_dim", "n_inner"]),
             attention_heads: get(&["num_attention_heads", "n_head", "num_heads"]),
-            kv_heads: get(&["num_key_value_heads", "num_kv_heads", "multi_query_group_num"]),
+            kv_heads: get(&[
+                "num_key_value_heads",
+                "num_kv_heads",
+                "multi_query_group_num",
+            ]),
             vocab_size: get(&["vocab_size", "padded_vocab_size"]),
             experts: get(&["num_experts", "n_routed_experts", "num_local_experts"]),
             experts_per_token: get(&["num_experts_per_tok", "moe_top_k", "num_experts_per_token"]),
             context_length: get(&["max_position_embeddings", "n_positions", "seq_length"]),
         }
-    } else if let Some(arch_key) = arch.declared.as_deref().filter(|_| model.metadata.contains_key("general.architecture")) {
-        let get = |suffix: &str| model.metadata.get(&format!("{arch_key}.{suffix}")).and_then(Value::as_u64);
+    } else if let Some(arch_key) = arch
+        .declared
+        .as_deref()
+        .filter(|_| model.metadata.contains_key("general.architecture"))
+    {
+        let get = |suffix: &str| {
+            model
+                .metadata
+                .get(&format!("{arch_key}.{suffix}"))
+                .and_then(Value::as_u64)
+        };
         Dimensions {
             hidden_size: get("embedding_length"),
             layers: get("block_count"),
@@ -72,7 +98,11 @@ pub(crate) fn dimensions(model: &Model, arch: &Architecture, classes: &[TensorCl
         d.layers = layers.map(|l| l as u64 + 1);
     }
     if d.vocab_size.is_none() {
-        d.vocab_size = model.sidecars.tokenizer.as_ref().map(|t| t.vocab_size() as u64);
+        d.vocab_size = model
+            .sidecars
+            .tokenizer
+            .as_ref()
+            .map(|t| t.vocab_size() as u64);
     }
     d
 }

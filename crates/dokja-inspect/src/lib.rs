@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use dokja_formats::{Model, TensorInfo};
-use dokja_schema::{Component, Role, TensorClass};
+use dokja_schema::{Component, Family, Role, TensorClass};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -26,7 +26,9 @@ pub struct Inspection {
     /// Element type -> (tensors, parameters), over the whole model.
     pub dtypes: BTreeMap<String, DtypeCount>,
     pub quantized: bool,
-    pub tied_embeddings: bool,
+    /// The output projection: tied to the token embedding, a separate tensor, or none
+    /// (encoder-only models).
+    pub lm_head: LmHead,
     pub tokenizer: Option<TokenizerSummary>,
     pub licence: Option<dokja_formats::hf::Licence>,
     /// Tensors that are buffers, not learned weights (rotary inv_freq, fixed audio bases).
@@ -35,6 +37,14 @@ pub struct Inspection {
     pub unclassified: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tensors: Option<Vec<TensorRow>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LmHead {
+    Tied,
+    Separate,
+    None,
 }
 
 #[derive(Debug, Serialize)]
@@ -98,12 +108,28 @@ pub struct InspectOptions {
 const SPECIAL_TOKENS_SHOWN: usize = 16;
 
 pub fn inspect(model: &Model, options: InspectOptions) -> Inspection {
-    let classes: Vec<TensorClass> = model.tensors.iter().map(|t| dokja_schema::classify(&t.name)).collect();
     let names: Vec<&str> = model.tensors.iter().map(|t| t.name.as_str()).collect();
-    let architecture = architecture(model, &names);
+    let (architecture, family) = architecture(model, &names);
+    let classes: Vec<TensorClass> = model
+        .tensors
+        .iter()
+        .map(|t| dokja_schema::classify_with_family(&t.name, &family))
+        .collect();
     let config = model.sidecars.config.as_ref();
-    let tie_flag = config.and_then(|c| c.get("tie_word_embeddings")).and_then(Value::as_bool);
-    let tied_embeddings = dokja_schema::tied_embeddings(&names, tie_flag);
+    let tie_flag = config
+        .and_then(|c| c.get("tie_word_embeddings"))
+        .and_then(Value::as_bool);
+    let encoder_only = matches!(
+        family,
+        Family::Bert | Family::Vit | Family::Siglip | Family::Clip
+    );
+    let lm_head = if classes.iter().any(|c| c.role == Role::LmHead) {
+        LmHead::Separate
+    } else if !encoder_only && dokja_schema::tied_embeddings(&names, tie_flag) {
+        LmHead::Tied
+    } else {
+        LmHead::None
+    };
 
     let mut components: BTreeMap<Component, ComponentSummary> = BTreeMap::new();
     let mut dtypes = BTreeMap::new();
@@ -112,14 +138,16 @@ pub fn inspect(model: &Model, options: InspectOptions) -> Inspection {
     let mut parameters = 0;
     for (t, class) in model.tensors.iter().zip(&classes) {
         let n = t.n_elements();
-        let entry = components.entry(class.component).or_insert_with(|| ComponentSummary {
-            component: class.component,
-            tensors: 0,
-            parameters: 0,
-            layers: 0,
-            experts: 0,
-            dtypes: BTreeMap::new(),
-        });
+        let entry = components
+            .entry(class.component)
+            .or_insert_with(|| ComponentSummary {
+                component: class.component,
+                tensors: 0,
+                parameters: 0,
+                layers: 0,
+                experts: 0,
+                dtypes: BTreeMap::new(),
+            });
         if class.learned {
             entry.parameters += n;
             parameters += n;
@@ -133,7 +161,7 @@ pub fn inspect(model: &Model, options: InspectOptions) -> Inspection {
         entry.experts = entry.experts.max(expert_count(t, class));
         add(&mut entry.dtypes, t);
         add(&mut dtypes, t);
-        if class.component == Component::Unclassified || class.role == Role::Other {
+        if class.learned && class.is_unclassified() {
             unclassified.push(t.name.clone());
         }
     }
@@ -168,12 +196,17 @@ pub fn inspect(model: &Model, options: InspectOptions) -> Inspection {
         components: components.into_values().collect(),
         quantized: model.tensors.iter().any(|t| t.dtype.is_quantized()),
         dtypes,
-        tied_embeddings,
+        lm_head,
         tokenizer: model.sidecars.tokenizer.as_ref().map(|t| TokenizerSummary {
             kind: t.kind.name(),
             vocab_size: t.vocab_size(),
             merges: t.merges.len(),
-            special_tokens: t.special_tokens.iter().take(SPECIAL_TOKENS_SHOWN).map(|s| s.content.clone()).collect(),
+            special_tokens: t
+                .special_tokens
+                .iter()
+                .take(SPECIAL_TOKENS_SHOWN)
+                .map(|s| s.content.clone())
+                .collect(),
             special_token_count: t.special_tokens.len(),
             source: t.source.clone(),
         }),
@@ -205,33 +238,53 @@ fn add(map: &mut BTreeMap<String, DtypeCount>, t: &TensorInfo) {
     e.parameters += t.n_elements();
 }
 
-fn architecture(model: &Model, names: &[&str]) -> Architecture {
+fn architecture(model: &Model, names: &[&str]) -> (Architecture, Family) {
     let config = model.sidecars.config.as_ref();
-    let model_type = config.and_then(|c| c.get("model_type")).and_then(Value::as_str);
+    let model_type = config
+        .and_then(|c| c.get("model_type"))
+        .and_then(Value::as_str);
     let declared_names: Vec<String> = config
         .and_then(|c| c.get("architectures"))
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
-    let gguf_arch = model.metadata.get("general.architecture").and_then(Value::as_str);
+    let gguf_arch = model
+        .metadata
+        .get("general.architecture")
+        .and_then(Value::as_str);
     let gguf_name = model.metadata.get("general.name").and_then(Value::as_str);
     let arch_refs: Vec<&str> = declared_names.iter().map(String::as_str).collect();
     let (family, evidence) = if model_type.is_some() || !arch_refs.is_empty() {
-        (dokja_schema::family_from_config(model_type, &arch_refs, None), "config.json")
+        (
+            dokja_schema::family_from_config(model_type, &arch_refs, None),
+            "config.json",
+        )
     } else if gguf_arch.is_some() {
-        (dokja_schema::family_from_config(None, &[], gguf_arch), "gguf metadata")
+        (
+            dokja_schema::family_from_config(None, &[], gguf_arch),
+            "gguf metadata",
+        )
     } else {
         match dokja_schema::family_from_tensor_names(names) {
             Some(f) => (f, "tensor names"),
-            None => (dokja_schema::family_from_config(None, &[], None), "nothing recognizable"),
+            None => (
+                dokja_schema::family_from_config(None, &[], None),
+                "nothing recognizable",
+            ),
         }
     };
     let mut all_names = declared_names;
     all_names.extend(gguf_name.map(str::to_string));
-    Architecture {
+    let arch = Architecture {
         family: family.display_name().to_string(),
         declared: model_type.or(gguf_arch).map(str::to_string),
         names: all_names,
         evidence,
-    }
+    };
+    (arch, family)
 }
