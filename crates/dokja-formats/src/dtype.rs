@@ -114,7 +114,13 @@ impl Dtype {
     pub fn is_float(self) -> bool {
         matches!(
             self,
-            Dtype::F64 | Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F8E4M3 | Dtype::F8E5M2 | Dtype::Quant(_)
+            Dtype::F64
+                | Dtype::F32
+                | Dtype::F16
+                | Dtype::BF16
+                | Dtype::F8E4M3
+                | Dtype::F8E5M2
+                | Dtype::Quant(_)
         )
     }
 
@@ -179,7 +185,9 @@ impl std::fmt::Display for Dtype {
 /// must hold exactly the matching number of elements. Returns false on a length mismatch.
 pub fn decode_into(dtype: Dtype, bytes: &[u8], out: &mut [f32]) -> bool {
     let (per_block, block_bytes) = dtype.block();
-    if (bytes.len() as u64) % block_bytes != 0 || (bytes.len() as u64 / block_bytes) * per_block != out.len() as u64 {
+    if (bytes.len() as u64) % block_bytes != 0
+        || (bytes.len() as u64 / block_bytes) * per_block != out.len() as u64
+    {
         return false;
     }
     match dtype {

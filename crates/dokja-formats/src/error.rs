@@ -43,14 +43,22 @@ impl FormatError {
             source,
         }
     }
-    pub fn malformed(path: impl Into<PathBuf>, format: &'static str, fault: impl Into<String>) -> Self {
+    pub fn malformed(
+        path: impl Into<PathBuf>,
+        format: &'static str,
+        fault: impl Into<String>,
+    ) -> Self {
         FormatError::Malformed {
             path: path.into(),
             format,
             fault: fault.into(),
         }
     }
-    pub fn unsupported(path: impl Into<PathBuf>, format: &'static str, what: impl Into<String>) -> Self {
+    pub fn unsupported(
+        path: impl Into<PathBuf>,
+        format: &'static str,
+        what: impl Into<String>,
+    ) -> Self {
         FormatError::Unsupported {
             path: path.into(),
             format,

@@ -41,9 +41,15 @@ fn read_small(path: &Path) -> Result<Option<Vec<u8>>> {
         Err(e) => return Err(FormatError::io(path, e)),
     };
     if meta.len() > MAX_SIDECAR_BYTES {
-        return Err(FormatError::malformed(path, SIDECAR, format!("{} bytes is too large for this file", meta.len())));
+        return Err(FormatError::malformed(
+            path,
+            SIDECAR,
+            format!("{} bytes is too large for this file", meta.len()),
+        ));
     }
-    std::fs::read(path).map(Some).map_err(|e| FormatError::io(path, e))
+    std::fs::read(path)
+        .map(Some)
+        .map_err(|e| FormatError::io(path, e))
 }
 
 fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
@@ -108,12 +114,18 @@ fn read_licence(folder: &Path) -> Result<Option<Licence>> {
     for name in LICENCE_FILES {
         if let Some(bytes) = read_small(&folder.join(name))? {
             let text = String::from_utf8_lossy(&bytes);
-            text_title = text.lines().map(str::trim).find(|l| !l.is_empty()).map(|l| l.chars().take(200).collect());
+            text_title = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .map(|l| l.chars().take(200).collect());
             text_source = Some(name);
             break;
         }
     }
-    let id = declared.clone().or_else(|| text_title.as_deref().and_then(licence_id_from_title));
+    let id = declared
+        .clone()
+        .or_else(|| text_title.as_deref().and_then(licence_id_from_title));
     let source = match (&declared, text_source) {
         (Some(_), Some(f)) => format!("README.md front matter; {f}"),
         (Some(_), None) => "README.md front matter".to_string(),
@@ -175,13 +187,22 @@ mod tests {
     fn front_matter() {
         let card = "---\nlanguage: en\nlicense: Apache-2.0\ntags: [x]\n---\n# Model\n";
         assert_eq!(front_matter_licence(card).as_deref(), Some("apache-2.0"));
-        assert_eq!(front_matter_licence("# no front matter\nlicense: mit"), None);
+        assert_eq!(
+            front_matter_licence("# no front matter\nlicense: mit"),
+            None
+        );
     }
 
     #[test]
     fn titles() {
-        assert_eq!(licence_id_from_title("Apache License").as_deref(), Some("apache-2.0"));
-        assert_eq!(licence_id_from_title("Gemma Terms of Use").as_deref(), Some("gemma"));
+        assert_eq!(
+            licence_id_from_title("Apache License").as_deref(),
+            Some("apache-2.0")
+        );
+        assert_eq!(
+            licence_id_from_title("Gemma Terms of Use").as_deref(),
+            Some("gemma")
+        );
         assert_eq!(licence_id_from_title("Something else"), None);
     }
 }

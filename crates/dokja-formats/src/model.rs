@@ -69,6 +69,9 @@ pub struct TensorInfo {
     pub offset: u64,
     pub byte_len: u64,
     pub row_order: RowOrder,
+    /// Added to every decoded value to undo a converter's shift of the stored values
+    /// (llama.cpp stores Gemma's RMSNorm weights as `1 + w`); 0 almost everywhere.
+    pub value_shift: f32,
 }
 
 impl TensorInfo {
@@ -148,7 +151,12 @@ impl Model {
     /// The stored bytes of a tensor (borrowed from the map where possible).
     pub fn raw_bytes(&self, t: &TensorInfo) -> Result<Cow<'_, [u8]>> {
         let file = self.file_of(t);
-        file.bytes(t.offset, usize_len(file, t.byte_len)?, "tensor data", &t.stored_name)
+        file.bytes(
+            t.offset,
+            usize_len(file, t.byte_len)?,
+            "tensor data",
+            &t.stored_name,
+        )
     }
 
     /// Decodes canonical rows `rows` of `t` into `out` (cleared first), undoing any stored
@@ -191,6 +199,9 @@ impl Model {
                     decode_into(t.dtype, &bytes, dst);
                 }
             }
+        }
+        if t.value_shift != 0.0 {
+            out.iter_mut().for_each(|v| *v += t.value_shift);
         }
         if let Some(pos) = out.iter().position(|v| !v.is_finite()) {
             return Err(FormatError::BadTensor {
@@ -243,7 +254,13 @@ impl Model {
 }
 
 fn usize_len(file: &ModelFile, n: u64) -> Result<usize> {
-    usize::try_from(n).map_err(|_| FormatError::malformed(&file.path, "tensor data", format!("length {n} does not fit in memory")))
+    usize::try_from(n).map_err(|_| {
+        FormatError::malformed(
+            &file.path,
+            "tensor data",
+            format!("length {n} does not fit in memory"),
+        )
+    })
 }
 
 /// A tensor as a header declares it, before validation.
@@ -258,6 +275,7 @@ pub struct DeclaredTensor {
     /// The byte length the header claims, where the format states one (safetensors does).
     pub declared_len: Option<u64>,
     pub row_order: RowOrder,
+    pub value_shift: f32,
 }
 
 /// Checks shapes, lengths, bounds and overlaps of the tensors declared in one file and
@@ -273,13 +291,23 @@ pub fn validate_layout(
     let mut out = Vec::with_capacity(declared.len());
     for d in declared {
         if d.shape.len() as u64 > limits::MAX_DIMS {
-            return Err(bad(format!("tensor {}: {} dimensions (at most {})", d.stored_name, d.shape.len(), limits::MAX_DIMS)));
+            return Err(bad(format!(
+                "tensor {}: {} dimensions (at most {})",
+                d.stored_name,
+                d.shape.len(),
+                limits::MAX_DIMS
+            )));
         }
         let n = d
             .shape
             .iter()
             .try_fold(1u64, |acc, &x| acc.checked_mul(x))
-            .ok_or_else(|| bad(format!("tensor {}: shape {:?} overflows", d.stored_name, d.shape)))?;
+            .ok_or_else(|| {
+                bad(format!(
+                    "tensor {}: shape {:?} overflows",
+                    d.stored_name, d.shape
+                ))
+            })?;
         let row_len = d.shape.last().copied().unwrap_or(1);
         let expected = d.dtype.byte_len(n).ok_or_else(|| {
             bad(format!(
@@ -287,7 +315,8 @@ pub fn validate_layout(
                 d.stored_name, n, d.shape, d.dtype
             ))
         })?;
-        if n > 0 && d.dtype.byte_len(row_len).is_none() {
+        // Checked for empty tensors too: readers size row buffers from it.
+        if d.dtype.byte_len(row_len).is_none() {
             return Err(bad(format!(
                 "tensor {}: row length {} is not a whole number of {} blocks",
                 d.stored_name, row_len, d.dtype
@@ -301,10 +330,12 @@ pub fn validate_layout(
                 d.stored_name, d.dtype, d.shape, expected, len
             )));
         }
-        let end = d
-            .offset
-            .checked_add(expected)
-            .ok_or_else(|| bad(format!("tensor {}: offset {} + length overflows", d.stored_name, d.offset)))?;
+        let end = d.offset.checked_add(expected).ok_or_else(|| {
+            bad(format!(
+                "tensor {}: offset {} + length overflows",
+                d.stored_name, d.offset
+            ))
+        })?;
         if d.offset < data_start || end > file_len {
             return Err(bad(format!(
                 "tensor {}: bytes {}..{} lie outside the data section {}..{} (file truncated or offset corrupt)",
@@ -313,7 +344,10 @@ pub fn validate_layout(
         }
         let n_rows = if row_len == 0 { 0 } else { n / row_len };
         if !d.row_order.fits(n_rows) {
-            return Err(bad(format!("tensor {}: {} rows cannot be split into {:?}", d.stored_name, n_rows, d.row_order)));
+            return Err(bad(format!(
+                "tensor {}: {} rows cannot be split into {:?}",
+                d.stored_name, n_rows, d.row_order
+            )));
         }
         out.push(TensorInfo {
             name: d.name,
@@ -324,6 +358,7 @@ pub fn validate_layout(
             offset: d.offset,
             byte_len: expected,
             row_order: d.row_order,
+            value_shift: d.value_shift,
         });
     }
     let mut spans: Vec<(u64, u64, &str)> = out

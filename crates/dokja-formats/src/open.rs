@@ -73,7 +73,8 @@ fn open_folder(dir: &Path, options: OpenOptions) -> Result<Model> {
             _ => {
                 return Err(FormatError::UnknownFormat {
                     path: dir.to_path_buf(),
-                    why: "no *.safetensors, model.safetensors.index.json or *.gguf in the folder".into(),
+                    why: "no *.safetensors, model.safetensors.index.json or *.gguf in the folder"
+                        .into(),
                 });
             }
         }

@@ -13,7 +13,10 @@ use serde_json::Value;
 use crate::dtype::Dtype;
 use crate::error::{FormatError, Result};
 use crate::hf::Sidecars;
-use crate::model::{DeclaredTensor, Metadata, Model, OpenOptions, RowOrder, TensorInfo, WeightsFormat, limits, validate_layout};
+use crate::model::{
+    DeclaredTensor, Metadata, Model, OpenOptions, RowOrder, TensorInfo, WeightsFormat, limits,
+    validate_layout,
+};
 use crate::source::ModelFile;
 
 const FORMAT: &str = "safetensors";
@@ -37,7 +40,15 @@ pub fn open_single(path: &Path, options: OpenOptions) -> Result<Model> {
 /// Several safetensors files in one folder without an index: each is a shard.
 pub fn open_files(dir: &Path, paths: &[PathBuf], options: OpenOptions) -> Result<Model> {
     if paths.len() > limits::MAX_SHARDS {
-        return Err(FormatError::malformed(dir, FORMAT, format!("{} files is more than {} shards", paths.len(), limits::MAX_SHARDS)));
+        return Err(FormatError::malformed(
+            dir,
+            FORMAT,
+            format!(
+                "{} files is more than {} shards",
+                paths.len(),
+                limits::MAX_SHARDS
+            ),
+        ));
     }
     let mut files = Vec::with_capacity(paths.len());
     let mut tensors = Vec::new();
@@ -67,7 +78,15 @@ pub fn open_sharded(index_path: &Path, options: OpenOptions) -> Result<Model> {
     shard_names.sort_unstable();
     shard_names.dedup();
     if shard_names.len() > limits::MAX_SHARDS {
-        return Err(FormatError::malformed(index_path, INDEX_FORMAT, format!("{} shards (at most {})", shard_names.len(), limits::MAX_SHARDS)));
+        return Err(FormatError::malformed(
+            index_path,
+            INDEX_FORMAT,
+            format!(
+                "{} shards (at most {})",
+                shard_names.len(),
+                limits::MAX_SHARDS
+            ),
+        ));
     }
     let mut files = Vec::with_capacity(shard_names.len());
     let mut tensors = Vec::new();
@@ -75,7 +94,11 @@ pub fn open_sharded(index_path: &Path, options: OpenOptions) -> Result<Model> {
     for (i, shard) in shard_names.iter().enumerate() {
         let shard_path = dir.join(shard);
         if !shard_path.is_file() {
-            return Err(FormatError::malformed(index_path, INDEX_FORMAT, format!("names shard {shard}, which does not exist")));
+            return Err(FormatError::malformed(
+                index_path,
+                INDEX_FORMAT,
+                format!("names shard {shard}, which does not exist"),
+            ));
         }
         let file = ModelFile::open(&shard_path, options.read_mode)?;
         let (t, m) = read_file(&file, i)?;
@@ -85,7 +108,10 @@ pub fn open_sharded(index_path: &Path, options: OpenOptions) -> Result<Model> {
                     return Err(FormatError::malformed(
                         index_path,
                         INDEX_FORMAT,
-                        format!("tensor {} is in {shard} but the index places it in {listed}", tensor.name),
+                        format!(
+                            "tensor {} is in {shard} but the index places it in {listed}",
+                            tensor.name
+                        ),
                     ));
                 }
                 _ => {}
@@ -97,7 +123,11 @@ pub fn open_sharded(index_path: &Path, options: OpenOptions) -> Result<Model> {
     }
     check_unique_names(index_path, &tensors)?;
     let present: HashMap<&str, ()> = tensors.iter().map(|t| (t.name.as_str(), ())).collect();
-    if let Some(missing) = index.weight_map.keys().find(|n| !present.contains_key(n.as_str())) {
+    if let Some(missing) = index
+        .weight_map
+        .keys()
+        .find(|n| !present.contains_key(n.as_str()))
+    {
         return Err(FormatError::malformed(
             index_path,
             INDEX_FORMAT,
@@ -121,21 +151,30 @@ struct ShardIndex {
 
 fn read_index(path: &Path) -> Result<ShardIndex> {
     let bad = |fault: String| FormatError::malformed(path, INDEX_FORMAT, fault);
-    let len = std::fs::metadata(path).map_err(|e| FormatError::io(path, e))?.len();
+    let len = std::fs::metadata(path)
+        .map_err(|e| FormatError::io(path, e))?
+        .len();
     if len > MAX_INDEX_BYTES {
-        return Err(bad(format!("{len} bytes is larger than any real index ({MAX_INDEX_BYTES} bytes at most)")));
+        return Err(bad(format!(
+            "{len} bytes is larger than any real index ({MAX_INDEX_BYTES} bytes at most)"
+        )));
     }
     let text = std::fs::read(path).map_err(|e| FormatError::io(path, e))?;
-    let value: Value = serde_json::from_slice(&text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_slice(&text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
     let map = value
         .get("weight_map")
         .and_then(Value::as_object)
         .ok_or_else(|| bad("no \"weight_map\" object".into()))?;
     let mut weight_map = BTreeMap::new();
     for (name, file) in map {
-        let file = file.as_str().ok_or_else(|| bad(format!("weight_map entry {name} is not a file name")))?;
+        let file = file
+            .as_str()
+            .ok_or_else(|| bad(format!("weight_map entry {name} is not a file name")))?;
         if !is_plain_file_name(file) {
-            return Err(bad(format!("shard name {file:?} is not a plain file name in the index's folder")));
+            return Err(bad(format!(
+                "shard name {file:?} is not a plain file name in the index's folder"
+            )));
         }
         weight_map.insert(name.clone(), file.to_string());
     }
@@ -145,14 +184,19 @@ fn read_index(path: &Path) -> Result<ShardIndex> {
             metadata.insert(k.clone(), v.clone());
         }
     }
-    Ok(ShardIndex { weight_map, metadata })
+    Ok(ShardIndex {
+        weight_map,
+        metadata,
+    })
 }
 
 /// Shard names must stay inside the index's folder: a hostile index must not make dokja
 /// read `/etc/shadow` or `../../other-model`.
 fn is_plain_file_name(name: &str) -> bool {
     let p = Path::new(name);
-    !name.is_empty() && p.components().count() == 1 && matches!(p.components().next(), Some(Component::Normal(_)))
+    !name.is_empty()
+        && p.components().count() == 1
+        && matches!(p.components().next(), Some(Component::Normal(_)))
 }
 
 fn merge_metadata(into: &mut Metadata, from: Metadata) {
@@ -165,7 +209,11 @@ fn check_unique_names(path: &Path, tensors: &[TensorInfo]) -> Result<()> {
     let mut seen = HashMap::with_capacity(tensors.len());
     for t in tensors {
         if seen.insert(t.name.as_str(), ()).is_some() {
-            return Err(FormatError::malformed(path, FORMAT, format!("tensor {} appears in more than one shard", t.name)));
+            return Err(FormatError::malformed(
+                path,
+                FORMAT,
+                format!("tensor {} appears in more than one shard", t.name),
+            ));
         }
     }
     Ok(())
@@ -178,39 +226,56 @@ fn read_file(file: &ModelFile, file_index: usize) -> Result<(Vec<TensorInfo>, Me
     let bad = |fault: String| FormatError::malformed(path, FORMAT, fault);
     let size = file.len();
     if size < 8 {
-        return Err(bad(format!("{size} bytes is too short for the 8-byte header length")));
+        return Err(bad(format!(
+            "{size} bytes is too short for the 8-byte header length"
+        )));
     }
     let head = file.bytes(0, 8, FORMAT, "header length")?;
     let header_len = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
     if header_len > limits::MAX_HEADER_BYTES {
-        return Err(bad(format!("header length {header_len} exceeds the {} byte limit", limits::MAX_HEADER_BYTES)));
+        return Err(bad(format!(
+            "header length {header_len} exceeds the {} byte limit",
+            limits::MAX_HEADER_BYTES
+        )));
     }
     let data_start = 8 + header_len;
     if data_start > size {
-        return Err(bad(format!("header length {header_len} runs past the end of the file ({size} bytes): truncated?")));
+        return Err(bad(format!(
+            "header length {header_len} runs past the end of the file ({size} bytes): truncated?"
+        )));
     }
     let header = file.bytes(8, header_len as usize, FORMAT, "header")?;
     let (mut declared, metadata) = parse_header(&header, file_index).map_err(bad)?;
     for d in &mut declared {
         // Offsets in the header count from the end of the header.
-        d.offset = d
-            .offset
-            .checked_add(data_start)
-            .ok_or_else(|| bad(format!("tensor {}: offset {} overflows", d.stored_name, d.offset)))?;
+        d.offset = d.offset.checked_add(data_start).ok_or_else(|| {
+            bad(format!(
+                "tensor {}: offset {} overflows",
+                d.stored_name, d.offset
+            ))
+        })?;
     }
     let tensors = validate_layout(path, FORMAT, declared, data_start, size)?;
     Ok((tensors, metadata))
 }
 
 /// Parses header JSON; errors are the fault text (the caller adds the file).
-pub(crate) fn parse_header(header: &[u8], file_index: usize) -> std::result::Result<(Vec<DeclaredTensor>, Metadata), String> {
+pub(crate) fn parse_header(
+    header: &[u8],
+    file_index: usize,
+) -> std::result::Result<(Vec<DeclaredTensor>, Metadata), String> {
     let text = std::str::from_utf8(header).map_err(|e| format!("header is not UTF-8: {e}"))?;
     if !text.trim_start().starts_with('{') {
         return Err("header is not a JSON object".into());
     }
-    let value: serde_json::Map<String, Value> = serde_json::from_str(text.trim_end()).map_err(|e| format!("header JSON: {e}"))?;
+    let value: serde_json::Map<String, Value> =
+        serde_json::from_str(text.trim_end()).map_err(|e| format!("header JSON: {e}"))?;
     if value.len() as u64 > limits::MAX_TENSORS {
-        return Err(format!("{} tensors (at most {})", value.len(), limits::MAX_TENSORS));
+        return Err(format!(
+            "{} tensors (at most {})",
+            value.len(),
+            limits::MAX_TENSORS
+        ));
     }
     let mut declared = Vec::with_capacity(value.len());
     let mut metadata = Metadata::new();
@@ -225,16 +290,26 @@ pub(crate) fn parse_header(header: &[u8], file_index: usize) -> std::result::Res
         if name.len() as u64 > limits::MAX_NAME_LEN {
             return Err(format!("a tensor name of {} bytes", name.len()));
         }
-        let obj = entry.as_object().ok_or_else(|| format!("tensor {name}: entry is not an object"))?;
-        let dtype_str = obj.get("dtype").and_then(Value::as_str).ok_or_else(|| format!("tensor {name}: no dtype"))?;
-        let dtype = Dtype::from_safetensors(dtype_str).ok_or_else(|| format!("tensor {name}: unknown dtype {dtype_str:?}"))?;
-        let shape = u64_list(obj.get("shape"), limits::MAX_DIMS as usize).map_err(|e| format!("tensor {name}: shape {e}"))?;
-        let offsets = u64_list(obj.get("data_offsets"), 2).map_err(|e| format!("tensor {name}: data_offsets {e}"))?;
+        let obj = entry
+            .as_object()
+            .ok_or_else(|| format!("tensor {name}: entry is not an object"))?;
+        let dtype_str = obj
+            .get("dtype")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("tensor {name}: no dtype"))?;
+        let dtype = Dtype::from_safetensors(dtype_str)
+            .ok_or_else(|| format!("tensor {name}: unknown dtype {dtype_str:?}"))?;
+        let shape = u64_list(obj.get("shape"), limits::MAX_DIMS as usize)
+            .map_err(|e| format!("tensor {name}: shape {e}"))?;
+        let offsets = u64_list(obj.get("data_offsets"), 2)
+            .map_err(|e| format!("tensor {name}: data_offsets {e}"))?;
         let [start, end] = offsets[..] else {
             return Err(format!("tensor {name}: data_offsets must be [start, end]"));
         };
         if end < start {
-            return Err(format!("tensor {name}: data_offsets end {end} is before start {start}"));
+            return Err(format!(
+                "tensor {name}: data_offsets end {end} is before start {start}"
+            ));
         }
         declared.push(DeclaredTensor {
             name: name.clone(),
@@ -245,6 +320,7 @@ pub(crate) fn parse_header(header: &[u8], file_index: usize) -> std::result::Res
             offset: start,
             declared_len: Some(end - start),
             row_order: RowOrder::Identity,
+            value_shift: 0.0,
         });
     }
     Ok((declared, metadata))
@@ -256,7 +332,9 @@ fn u64_list(v: Option<&Value>, max_len: usize) -> std::result::Result<Vec<u64>, 
         return Err(format!("has {} entries (at most {max_len})", arr.len()));
     }
     arr.iter()
-        .map(|x| x.as_u64().ok_or_else(|| format!("entry {x} is not a non-negative integer")))
+        .map(|x| {
+            x.as_u64()
+                .ok_or_else(|| format!("entry {x} is not a non-negative integer"))
+        })
         .collect()
 }
-

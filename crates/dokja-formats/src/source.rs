@@ -62,7 +62,10 @@ impl MmapSource {
         {
             let _ = map.advise(memmap2::Advice::Sequential);
         }
-        Ok(MmapSource { map: Some(map), size })
+        Ok(MmapSource {
+            map: Some(map),
+            size,
+        })
     }
 }
 
@@ -110,7 +113,9 @@ impl ByteSource for PreadSource {
             use std::os::windows::fs::FileExt;
             let mut done = 0;
             while done < len {
-                let n = self.file.seek_read(&mut buf[done..], offset + done as u64)?;
+                let n = self
+                    .file
+                    .seek_read(&mut buf[done..], offset + done as u64)?;
                 if n == 0 {
                     return Err(out_of_range(offset, len, self.size));
                 }
@@ -131,7 +136,9 @@ impl ByteSource for MemorySource {
     }
     fn read_at(&self, offset: u64, len: usize) -> io::Result<Cow<'_, [u8]>> {
         check_range(offset, len, self.0.len() as u64)?;
-        Ok(Cow::Borrowed(&self.0[offset as usize..offset as usize + len]))
+        Ok(Cow::Borrowed(
+            &self.0[offset as usize..offset as usize + len],
+        ))
     }
 }
 
@@ -145,8 +152,12 @@ pub struct ModelFile {
 impl ModelFile {
     pub fn open(path: &Path, mode: ReadMode) -> crate::Result<Self> {
         let source: Box<dyn ByteSource> = match mode {
-            ReadMode::Mmap => Box::new(MmapSource::open(path).map_err(|e| crate::FormatError::io(path, e))?),
-            ReadMode::Pread => Box::new(PreadSource::open(path).map_err(|e| crate::FormatError::io(path, e))?),
+            ReadMode::Mmap => {
+                Box::new(MmapSource::open(path).map_err(|e| crate::FormatError::io(path, e))?)
+            }
+            ReadMode::Pread => {
+                Box::new(PreadSource::open(path).map_err(|e| crate::FormatError::io(path, e))?)
+            }
         };
         Ok(ModelFile {
             path: path.to_path_buf(),
@@ -163,10 +174,20 @@ impl ModelFile {
     }
 
     /// `read_at` with the error turned into a [`crate::FormatError`] naming this file.
-    pub fn bytes(&self, offset: u64, len: usize, format: &'static str, what: &str) -> crate::Result<Cow<'_, [u8]>> {
+    pub fn bytes(
+        &self,
+        offset: u64,
+        len: usize,
+        format: &'static str,
+        what: &str,
+    ) -> crate::Result<Cow<'_, [u8]>> {
         self.source.read_at(offset, len).map_err(|e| {
             if e.kind() == io::ErrorKind::UnexpectedEof {
-                crate::FormatError::malformed(&self.path, format, format!("{what}: {e} (file truncated?)"))
+                crate::FormatError::malformed(
+                    &self.path,
+                    format,
+                    format!("{what}: {e} (file truncated?)"),
+                )
             } else {
                 crate::FormatError::io(&self.path, e)
             }

@@ -95,7 +95,9 @@ fn byte_level_decode(token: &str) -> String {
 /// GPT-2 maps printable bytes to themselves and the other 68 bytes to U+0100.. in order.
 fn byte_of_char(ch: char) -> Option<u8> {
     let c = ch as u32;
-    let printable = |b: u32| (0x21..=0x7E).contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b);
+    let printable = |b: u32| {
+        (0x21..=0x7E).contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b)
+    };
     if c < 256 && printable(c) {
         return Some(c as u8);
     }
@@ -120,7 +122,10 @@ mod tests {
     #[test]
     fn space_markers_normalize_alike() {
         assert_eq!(normalize_token("Ġthe", TokenizerKind::ByteLevelBpe), " the");
-        assert_eq!(normalize_token("\u{2581}the", TokenizerKind::Unigram), " the");
+        assert_eq!(
+            normalize_token("\u{2581}the", TokenizerKind::Unigram),
+            " the"
+        );
         assert_eq!(normalize_token("Ċ", TokenizerKind::ByteLevelBpe), "\n");
         assert_eq!(normalize_token("##ing", TokenizerKind::WordPiece), "ing");
         assert_eq!(normalize_token("the", TokenizerKind::WordPiece), " the");
@@ -137,10 +142,15 @@ pub mod read {
 
     /// Hugging Face `tokenizer.json`.
     pub fn from_tokenizer_json(bytes: &[u8], source: &str) -> Result<Tokenizer, Fault> {
-        let root: Value = serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON: {e}"))?;
-        let model = root.get("model").and_then(Value::as_object).ok_or("no \"model\" object")?;
+        let root: Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON: {e}"))?;
+        let model = root
+            .get("model")
+            .and_then(Value::as_object)
+            .ok_or("no \"model\" object")?;
         let model_type = model.get("type").and_then(Value::as_str).unwrap_or("");
-        let byte_level = mentions_byte_level(root.get("pre_tokenizer")) || mentions_byte_level(root.get("decoder"));
+        let byte_level = mentions_byte_level(root.get("pre_tokenizer"))
+            || mentions_byte_level(root.get("decoder"));
         let kind = match model_type {
             "BPE" if byte_level => TokenizerKind::ByteLevelBpe,
             "BPE" => TokenizerKind::Bpe,
@@ -162,7 +172,9 @@ pub mod read {
             Some(Value::Object(map)) => {
                 bound(map.len(), MAX_VOCAB, "vocabulary entries")?;
                 for (tok, id) in map {
-                    let id = id.as_u64().ok_or_else(|| format!("vocab id of {tok:?} is not an integer"))?;
+                    let id = id
+                        .as_u64()
+                        .ok_or_else(|| format!("vocab id of {tok:?} is not an integer"))?;
                     entries.push((id_u32(id)?, tok.clone()));
                 }
             }
@@ -183,7 +195,10 @@ pub mod read {
         if let Some(added) = root.get("added_tokens").and_then(Value::as_array) {
             bound(added.len(), MAX_VOCAB, "added tokens")?;
             for a in added {
-                let (Some(id), Some(content)) = (a.get("id").and_then(Value::as_u64), a.get("content").and_then(Value::as_str)) else {
+                let (Some(id), Some(content)) = (
+                    a.get("id").and_then(Value::as_u64),
+                    a.get("content").and_then(Value::as_str),
+                ) else {
                     return Err("an added token lacks id or content".into());
                 };
                 let id = id_u32(id)?;
@@ -203,10 +218,12 @@ pub mod read {
                 list.iter()
                     .map(|m| match m {
                         Value::String(s) => Ok(s.clone()),
-                        Value::Array(pair) if pair.len() == 2 => match (pair[0].as_str(), pair[1].as_str()) {
-                            (Some(a), Some(b)) => Ok(format!("{a} {b}")),
-                            _ => Err("a merge pair is not two strings".to_string()),
-                        },
+                        Value::Array(pair) if pair.len() == 2 => {
+                            match (pair[0].as_str(), pair[1].as_str()) {
+                                (Some(a), Some(b)) => Ok(format!("{a} {b}")),
+                                _ => Err("a merge pair is not two strings".to_string()),
+                            }
+                        }
                         _ => Err("a merge is neither \"a b\" nor [a, b]".to_string()),
                     })
                     .collect::<Result<_, _>>()?
@@ -236,12 +253,18 @@ pub mod read {
     }
 
     fn bound(n: usize, max: usize, what: &str) -> Result<(), Fault> {
-        if n > max { Err(format!("{n} {what} (at most {max})")) } else { Ok(()) }
+        if n > max {
+            Err(format!("{n} {what} (at most {max})"))
+        } else {
+            Ok(())
+        }
     }
 
     fn id_u32(id: u64) -> Result<u32, Fault> {
         if id as usize >= MAX_VOCAB {
-            Err(format!("token id {id} is beyond any real vocabulary ({MAX_VOCAB})"))
+            Err(format!(
+                "token id {id} is beyond any real vocabulary ({MAX_VOCAB})"
+            ))
         } else {
             Ok(id as u32)
         }
@@ -255,7 +278,10 @@ pub mod read {
         };
         let size = max_id as usize + 1;
         if size > 2 * entries.len() + 1024 {
-            return Err(format!("token ids reach {max_id} but only {} tokens are defined", entries.len()));
+            return Err(format!(
+                "token ids reach {max_id} but only {} tokens are defined",
+                entries.len()
+            ));
         }
         let mut vocab = vec![String::new(); size];
         for (id, tok) in entries {
@@ -364,7 +390,10 @@ pub mod read {
         fn varint(&mut self) -> Result<u64, Fault> {
             let mut v = 0u64;
             for shift in (0..64).step_by(7) {
-                let b = *self.buf.get(self.pos).ok_or("protobuf truncated inside a varint")?;
+                let b = *self
+                    .buf
+                    .get(self.pos)
+                    .ok_or("protobuf truncated inside a varint")?;
                 self.pos += 1;
                 v |= ((b & 0x7F) as u64) << shift;
                 if b & 0x80 == 0 {
@@ -375,7 +404,9 @@ pub mod read {
         }
 
         fn take(&mut self, n: u64) -> Result<&'a [u8], Fault> {
-            let end = (self.pos as u64).checked_add(n).filter(|&e| e <= self.buf.len() as u64);
+            let end = (self.pos as u64)
+                .checked_add(n)
+                .filter(|&e| e <= self.buf.len() as u64);
             let end = end.ok_or("protobuf field runs past the end of the file")? as usize;
             let s = &self.buf[self.pos..end];
             self.pos = end;
@@ -402,7 +433,11 @@ pub mod read {
                     self.take(4)?;
                     Wire::Fixed
                 }
-                w => return Err(format!("protobuf wire type {w} is not used by SentencePiece models")),
+                w => {
+                    return Err(format!(
+                        "protobuf wire type {w} is not used by SentencePiece models"
+                    ));
+                }
             };
             Ok(Some((field, value)))
         }

@@ -120,6 +120,46 @@ fn gguf_float_types_match_safetensors_exactly() {
     }
 }
 
+/// Gemma's GGUF norms are stored as `1 + w`; reading undoes it, so every tensor of a
+/// Gemma 3 model matches the safetensors values: exactly, except that the norms carry the
+/// f32 rounding of `(1 + w) - 1` (at most half an ulp of 1).
+#[test]
+fn gemma3_gguf_norms_line_up() {
+    let spec = LlamaSpec {
+        flavor: dokja_testkit::LlamaFlavor::Gemma3,
+        ..LlamaSpec::default()
+    };
+    let model = llama_like(&spec, 4);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("g.gguf");
+    write_gguf(&model, &p, &GgufOptions::with_type(GgufType::F32)).unwrap();
+    let m = open(&p);
+    let norms = m
+        .tensors
+        .iter()
+        .filter(|t| t.name.ends_with("norm.weight"))
+        .count();
+    assert!(norms >= 4 * spec.num_layers, "only {norms} norms");
+    let want = expected(&model, |v| v);
+    let got = values(&m);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+    for (name, (shape, vals)) in &got {
+        let (want_shape, want_vals) = &want[name];
+        assert_eq!(shape, want_shape, "{name}");
+        let tolerance = if name.ends_with("norm.weight") {
+            f32::EPSILON
+        } else {
+            0.0
+        };
+        for (a, b) in vals.iter().zip(want_vals) {
+            assert!((a - b).abs() <= tolerance, "{name}: {a} vs {b}");
+        }
+    }
+}
+
 fn relative_rms(a: &[f32], b: &[f32]) -> f64 {
     let num: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
     let den: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum();

@@ -40,7 +40,11 @@ fn reads_values_in_every_read_mode() {
     let dir = tempfile::tempdir().unwrap();
     let vals = [1.0f32, -2.5, 3.25, 0.0, 7.0, -1.0];
     let header = r#"{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}}"#;
-    let p = write(dir.path(), "m.safetensors", &st_bytes(header, None, &f32_bytes(&vals)));
+    let p = write(
+        dir.path(),
+        "m.safetensors",
+        &st_bytes(header, None, &f32_bytes(&vals)),
+    );
     for mode in [ReadMode::Mmap, ReadMode::Pread] {
         let m = Model::open(&p, OpenOptions { read_mode: mode }).unwrap();
         let t = m.tensor("w").unwrap();
@@ -68,9 +72,17 @@ fn truncated_file_names_file_and_fault() {
 #[test]
 fn header_length_beyond_file() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write(dir.path(), "h.safetensors", &st_bytes("{}", Some(1 << 40), b""));
+    let p = write(
+        dir.path(),
+        "h.safetensors",
+        &st_bytes("{}", Some(1 << 40), b""),
+    );
     assert!(err_text(&p).contains("header length"));
-    let p = write(dir.path(), "h2.safetensors", &st_bytes("{}", Some(u64::MAX), b""));
+    let p = write(
+        dir.path(),
+        "h2.safetensors",
+        &st_bytes("{}", Some(u64::MAX), b""),
+    );
     assert!(err_text(&p).contains("header length"));
 }
 
@@ -79,14 +91,33 @@ fn offsets_overlapping_overflowing_or_outside() {
     let dir = tempfile::tempdir().unwrap();
     let data = f32_bytes(&[0.0; 4]);
     let cases = [
-        (r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, "overlap"),
-        (r#"{"a":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}}"#, "outside"),
-        (r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[18446744073709551615,18446744073709551615]}}"#, "overflows"),
-        (r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}"#, "before start"),
-        (r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,16]}}"#, "overflows"),
+        (
+            r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#,
+            "overlap",
+        ),
+        (
+            r#"{"a":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}}"#,
+            "outside",
+        ),
+        (
+            r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[18446744073709551615,18446744073709551615]}}"#,
+            "overflows",
+        ),
+        (
+            r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}"#,
+            "before start",
+        ),
+        (
+            r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,16]}}"#,
+            "overflows",
+        ),
     ];
     for (i, (header, expect)) in cases.iter().enumerate() {
-        let p = write(dir.path(), &format!("o{i}.safetensors"), &st_bytes(header, None, &data));
+        let p = write(
+            dir.path(),
+            &format!("o{i}.safetensors"),
+            &st_bytes(header, None, &data),
+        );
         let e = err_text(&p);
         assert!(e.contains(expect), "case {i}: {e}");
     }
@@ -96,7 +127,11 @@ fn offsets_overlapping_overflowing_or_outside() {
 fn dtype_shape_disagreeing_with_byte_count() {
     let dir = tempfile::tempdir().unwrap();
     let header = r#"{"w":{"dtype":"BF16","shape":[3],"data_offsets":[0,8]}}"#;
-    let p = write(dir.path(), "d.safetensors", &st_bytes(header, None, &[0u8; 8]));
+    let p = write(
+        dir.path(),
+        "d.safetensors",
+        &st_bytes(header, None, &[0u8; 8]),
+    );
     let e = err_text(&p);
     assert!(e.contains("need 6 bytes but the header gives 8"), "{e}");
 }
@@ -105,15 +140,26 @@ fn dtype_shape_disagreeing_with_byte_count() {
 fn unknown_dtype_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let header = r#"{"w":{"dtype":"F4","shape":[2],"data_offsets":[0,1]}}"#;
-    let p = write(dir.path(), "u.safetensors", &st_bytes(header, None, &[0u8; 1]));
+    let p = write(
+        dir.path(),
+        "u.safetensors",
+        &st_bytes(header, None, &[0u8; 1]),
+    );
     assert!(err_text(&p).contains("unknown dtype \"F4\""));
 }
 
 #[test]
 fn not_json_or_not_an_object() {
     let dir = tempfile::tempdir().unwrap();
-    for (i, h) in ["[1,2]", "{\"w\": 3}", "{not json", "\u{0}\u{0}"].iter().enumerate() {
-        let p = write(dir.path(), &format!("j{i}.safetensors"), &st_bytes(h, None, b""));
+    for (i, h) in ["[1,2]", "{\"w\": 3}", "{not json", "\u{0}\u{0}"]
+        .iter()
+        .enumerate()
+    {
+        let p = write(
+            dir.path(),
+            &format!("j{i}.safetensors"),
+            &st_bytes(h, None, b""),
+        );
         let e = err_text(&p);
         assert!(e.contains(&format!("j{i}.safetensors")), "{e}");
     }
@@ -123,17 +169,32 @@ fn not_json_or_not_an_object() {
 fn nan_filled_tensor_is_refused_when_read() {
     let dir = tempfile::tempdir().unwrap();
     let header = r#"{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,12]}}"#;
-    let p = write(dir.path(), "n.safetensors", &st_bytes(header, None, &f32_bytes(&[1.0, f32::NAN, 2.0])));
+    let p = write(
+        dir.path(),
+        "n.safetensors",
+        &st_bytes(header, None, &f32_bytes(&[1.0, f32::NAN, 2.0])),
+    );
     let m = open(&p).unwrap();
     let e = m.read_all(m.tensor("w").unwrap()).unwrap_err().to_string();
-    assert!(e.contains("n.safetensors") && e.contains("non-finite"), "{e}");
+    assert!(
+        e.contains("n.safetensors") && e.contains("non-finite"),
+        "{e}"
+    );
 }
 
 fn shard_pair(dir: &Path) {
     let h1 = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
     let h2 = r#"{"b":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#;
-    write(dir, "model-00001-of-00002.safetensors", &st_bytes(h1, None, &f32_bytes(&[1.0, 2.0])));
-    write(dir, "model-00002-of-00002.safetensors", &st_bytes(h2, None, &[0x00, 0x3C, 0x00, 0xC0]));
+    write(
+        dir,
+        "model-00001-of-00002.safetensors",
+        &st_bytes(h1, None, &f32_bytes(&[1.0, 2.0])),
+    );
+    write(
+        dir,
+        "model-00002-of-00002.safetensors",
+        &st_bytes(h2, None, &[0x00, 0x3C, 0x00, 0xC0]),
+    );
 }
 
 #[test]
@@ -153,11 +214,26 @@ fn sharded_index_and_folder() {
 #[test]
 fn shard_index_faults() {
     let cases = [
-        (r#"{"weight_map":{"a":"model-00001-of-00002.safetensors","b":"missing.safetensors"}}"#, "missing.safetensors, which does not exist"),
-        (r#"{"weight_map":{"a":"../../etc/passwd"}}"#, "not a plain file name"),
-        (r#"{"weight_map":{"a":"/etc/passwd"}}"#, "not a plain file name"),
-        (r#"{"weight_map":{"a":"model-00002-of-00002.safetensors","b":"model-00002-of-00002.safetensors"}}"#, "listed in the index but is in none"),
-        (r#"{"weight_map":{"a":"model-00001-of-00002.safetensors","b":"model-00001-of-00002.safetensors"}}"#, "listed in the index but is in none"),
+        (
+            r#"{"weight_map":{"a":"model-00001-of-00002.safetensors","b":"missing.safetensors"}}"#,
+            "missing.safetensors, which does not exist",
+        ),
+        (
+            r#"{"weight_map":{"a":"../../etc/passwd"}}"#,
+            "not a plain file name",
+        ),
+        (
+            r#"{"weight_map":{"a":"/etc/passwd"}}"#,
+            "not a plain file name",
+        ),
+        (
+            r#"{"weight_map":{"a":"model-00002-of-00002.safetensors","b":"model-00002-of-00002.safetensors"}}"#,
+            "listed in the index but is in none",
+        ),
+        (
+            r#"{"weight_map":{"a":"model-00001-of-00002.safetensors","b":"model-00001-of-00002.safetensors"}}"#,
+            "listed in the index but is in none",
+        ),
         (r#"{"nothing":1}"#, "weight_map"),
         ("not json", "invalid JSON"),
     ];
@@ -166,7 +242,10 @@ fn shard_index_faults() {
         shard_pair(dir.path());
         let idx = write(dir.path(), "model.safetensors.index.json", index.as_bytes());
         let e = err_text(&idx);
-        assert!(e.contains("model.safetensors.index.json") && e.contains(expect), "case {i}: {e}");
+        assert!(
+            e.contains("model.safetensors.index.json") && e.contains(expect),
+            "case {i}: {e}"
+        );
     }
 }
 

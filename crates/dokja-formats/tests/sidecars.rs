@@ -21,7 +21,11 @@ fn tokenizer_json_byte_level_bpe() {
         "model":{"type":"BPE","vocab":{"a":0,"Ġthe":1,"the":2},"merges":["Ġ t","t h",["th","e"]]}}"#;
     std::fs::write(dir.path().join("tokenizer.json"), tok).unwrap();
     std::fs::write(dir.path().join("config.json"), r#"{"model_type":"llama"}"#).unwrap();
-    std::fs::write(dir.path().join("README.md"), "---\nlicense: apache-2.0\n---\n").unwrap();
+    std::fs::write(
+        dir.path().join("README.md"),
+        "---\nlicense: apache-2.0\n---\n",
+    )
+    .unwrap();
     let m = Model::open(dir.path(), OpenOptions::default()).unwrap();
     let t = m.sidecars.tokenizer.as_ref().unwrap();
     assert_eq!(t.kind, TokenizerKind::ByteLevelBpe);
@@ -30,9 +34,16 @@ fn tokenizer_json_byte_level_bpe() {
     assert_eq!(t.special_tokens.len(), 1);
     assert_eq!(t.normalized(1).unwrap(), " the");
     assert_eq!(m.sidecars.config.as_ref().unwrap()["model_type"], "llama");
-    assert_eq!(m.sidecars.licence.as_ref().unwrap().id.as_deref(), Some("apache-2.0"));
+    assert_eq!(
+        m.sidecars.licence.as_ref().unwrap().id.as_deref(),
+        Some("apache-2.0")
+    );
     // Opening the file directly finds the same sidecars.
-    let m = Model::open(&dir.path().join("model.safetensors"), OpenOptions::default()).unwrap();
+    let m = Model::open(
+        &dir.path().join("model.safetensors"),
+        OpenOptions::default(),
+    )
+    .unwrap();
     assert!(m.sidecars.tokenizer.is_some());
 }
 
@@ -42,7 +53,9 @@ fn sparse_or_hostile_vocab_ids_are_refused() {
     minimal_weights(dir.path());
     let tok = r#"{"model":{"type":"BPE","vocab":{"a":0,"b":4000000},"merges":[]}}"#;
     std::fs::write(dir.path().join("tokenizer.json"), tok).unwrap();
-    let e = Model::open(dir.path(), OpenOptions::default()).unwrap_err().to_string();
+    let e = Model::open(dir.path(), OpenOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("tokenizer.json"), "{e}");
 }
 
@@ -51,7 +64,9 @@ fn corrupt_config_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
     minimal_weights(dir.path());
     std::fs::write(dir.path().join("config.json"), "{ nope").unwrap();
-    let e = Model::open(dir.path(), OpenOptions::default()).unwrap_err().to_string();
+    let e = Model::open(dir.path(), OpenOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("config.json"), "{e}");
 }
 
@@ -105,8 +120,16 @@ fn sentencepiece_model() {
 fn wordpiece_vocab_txt_and_licence_file() {
     let dir = tempfile::tempdir().unwrap();
     minimal_weights(dir.path());
-    std::fs::write(dir.path().join("vocab.txt"), "[PAD]\n[unused0]\n[CLS]\nthe\n##ing\n").unwrap();
-    std::fs::write(dir.path().join("LICENSE"), "\n   Apache License\n Version 2.0\n").unwrap();
+    std::fs::write(
+        dir.path().join("vocab.txt"),
+        "[PAD]\n[unused0]\n[CLS]\nthe\n##ing\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("LICENSE"),
+        "\n   Apache License\n Version 2.0\n",
+    )
+    .unwrap();
     let m = Model::open(dir.path(), OpenOptions::default()).unwrap();
     let t = m.sidecars.tokenizer.as_ref().unwrap();
     assert_eq!(t.kind, TokenizerKind::WordPiece);
