@@ -18,6 +18,9 @@ pub enum Command {
     /// Describe a model from its headers: architecture, components, parameter counts,
     /// dtypes and quantization, tokenizer, licence, unclassified tensors.
     Inspect(InspectArgs),
+    /// Decide, per component, whether B's weights are identical to, derived from, or
+    /// independent of A's (or say why the evidence is inconclusive).
+    Compare(CompareArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -56,6 +59,21 @@ pub struct InspectArgs {
     pub tensors: bool,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+#[derive(Args)]
+pub struct CompareArgs {
+    /// The reference model (file, folder or shard index).
+    pub a: PathBuf,
+    /// The model under question.
+    pub b: PathBuf,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Seed for sketches, query sampling and nulls (results are deterministic per seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
     #[command(flatten)]
     pub read: ReadArgs,
 }

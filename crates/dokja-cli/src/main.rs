@@ -1,20 +1,23 @@
 //! `dokja`: the command line. It parses arguments, calls the libraries and prints; every
 //! decision lives in a library crate.
 //!
-//! Exit codes: 0 success; 2 usage or input error (bad flags, unreadable or malformed model
-//! files). Later commands add 1 (audit FAIL) and 3 (audit REVIEW).
+//! Exit codes: 0 success (for `compare`, whatever the verdict: the verdict is in the output);
+//! 2 usage or input error (bad flags, unreadable or malformed model files). `audit` will add
+//! 1 (FAIL) and 3 (REVIEW).
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 mod cli;
+mod compare;
 mod inspect;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     let result = match args.command {
         cli::Command::Inspect(a) => inspect::run(a),
+        cli::Command::Compare(a) => compare::run(a),
     };
     match result {
         Ok(code) => code,

@@ -128,7 +128,7 @@ impl Dtype {
     /// blocks or the length overflows.
     pub fn byte_len(self, n_elems: u64) -> Option<u64> {
         let (per_block, block_bytes) = self.block();
-        if n_elems % per_block != 0 {
+        if !n_elems.is_multiple_of(per_block) {
             return None;
         }
         (n_elems / per_block).checked_mul(block_bytes)
@@ -185,7 +185,7 @@ impl std::fmt::Display for Dtype {
 /// must hold exactly the matching number of elements. Returns false on a length mismatch.
 pub fn decode_into(dtype: Dtype, bytes: &[u8], out: &mut [f32]) -> bool {
     let (per_block, block_bytes) = dtype.block();
-    if (bytes.len() as u64) % block_bytes != 0
+    if !(bytes.len() as u64).is_multiple_of(block_bytes)
         || (bytes.len() as u64 / block_bytes) * per_block != out.len() as u64
     {
         return false;

@@ -48,7 +48,9 @@ impl RowOrder {
         match self {
             RowOrder::Identity => true,
             RowOrder::GgufRotaryInterleaved { n_head } => {
-                n_head > 0 && n_rows % n_head as u64 == 0 && (n_rows / n_head as u64) % 2 == 0
+                n_head > 0
+                    && n_rows.is_multiple_of(n_head as u64)
+                    && (n_rows / n_head as u64).is_multiple_of(2)
             }
         }
     }
@@ -84,7 +86,7 @@ impl TensorInfo {
     }
     pub fn n_rows(&self) -> u64 {
         let len = self.row_len();
-        if len == 0 { 0 } else { self.n_elements() / len }
+        self.n_elements().checked_div(len).unwrap_or(0)
     }
 }
 
@@ -342,7 +344,7 @@ pub fn validate_layout(
                 d.stored_name, d.offset, end, data_start, file_len
             )));
         }
-        let n_rows = if row_len == 0 { 0 } else { n / row_len };
+        let n_rows = n.checked_div(row_len).unwrap_or(0);
         if !d.row_order.fits(n_rows) {
             return Err(bad(format!(
                 "tensor {}: {} rows cannot be split into {:?}",

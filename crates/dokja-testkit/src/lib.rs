@@ -6,6 +6,7 @@
 //!
 //! Written independently of dokja-formats on purpose: it is the oracle for its readers.
 
+pub mod corpus;
 pub mod derive;
 pub mod forward;
 pub mod generate;

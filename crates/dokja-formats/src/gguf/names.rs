@@ -291,6 +291,16 @@ fn bert_layer(base: &str) -> Option<Target> {
     })
 }
 
+/// llama.cpp's converter stores Gemma's RMSNorm weights as `1 + w` (the HF modules add the
+/// 1 at run time); reading subtracts it again so a GGUF lines up with its safetensors source.
+pub fn value_shift(arch: &str, stored: &str) -> f32 {
+    if matches!(arch, "gemma" | "gemma2" | "gemma3") && stored.ends_with("norm.weight") {
+        -1.0
+    } else {
+        0.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,15 +526,5 @@ mod tests {
         assert!(!permutes_qk("gemma3"));
         assert!(!permutes_qk("phi3"));
         assert!(!permutes_qk("llama4"));
-    }
-}
-
-/// llama.cpp's converter stores Gemma's RMSNorm weights as `1 + w` (the HF modules add the
-/// 1 at run time); reading subtracts it again so a GGUF lines up with its safetensors source.
-pub fn value_shift(arch: &str, stored: &str) -> f32 {
-    if matches!(arch, "gemma" | "gemma2" | "gemma3") && stored.ends_with("norm.weight") {
-        -1.0
-    } else {
-        0.0
     }
 }

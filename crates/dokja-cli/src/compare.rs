@@ -1,0 +1,121 @@
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use dokja_formats::Model;
+use dokja_provenance::{CompareOptions, Comparison};
+
+use crate::cli::{CompareArgs, OutputFormat};
+
+pub fn run(args: CompareArgs) -> Result<ExitCode> {
+    let open = |p: &std::path::Path| {
+        Model::open(p, args.read.open_options())
+            .with_context(|| format!("cannot open {}", p.display()))
+    };
+    let a = open(&args.a)?;
+    let b = open(&args.b)?;
+    let mut options = CompareOptions::default();
+    if let Some(seed) = args.seed {
+        options.seed = seed;
+    }
+    let result = dokja_provenance::compare(&a, &b, &options).context("comparison failed")?;
+    match args.format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&result)?),
+        OutputFormat::Text => print!("{}", render(&result)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(c: &Comparison) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "A  {} ({}, {}, {} tensors)",
+        c.a.path, c.a.family, c.a.format, c.a.tensors
+    );
+    let _ = writeln!(
+        s,
+        "B  {} ({}, {}, {} tensors)",
+        c.b.path, c.b.family, c.b.format, c.b.tensors
+    );
+    let _ = writeln!(s, "\nverdict: {}\n", c.verdict.as_str().to_uppercase());
+    let _ = writeln!(s, "  {:<16} {:<13} reason", "component", "verdict");
+    for comp in &c.components {
+        let tag = if comp.circumstantial {
+            " (circumstantial)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            s,
+            "  {:<16} {:<13} {}{tag}",
+            comp.component,
+            comp.verdict.as_str(),
+            comp.reason
+        );
+        if let Some(al) = &comp.alignment {
+            let fit = match (al.permutation_fit, al.rotation_fit) {
+                (_, Some(r)) => format!("rotation fit {r:.3}"),
+                (Some(p), None) => format!("permutation fit {p:.3}"),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                s,
+                "  {:<30} alignment: {:?} via {} {fit}",
+                "", al.kind, al.anchor_source
+            );
+        }
+        for st in &comp.statistics {
+            let _ = writeln!(
+                s,
+                "  {:<30} {}: {:.3} (null {:.3} ± {:.3}, max {:.3}, n={}; z {:.1}, log10 p {:.1})",
+                "",
+                st.name,
+                st.value,
+                st.null_mean,
+                st.null_sd,
+                st.null_max,
+                st.null_size,
+                st.z,
+                st.log10_p
+            );
+        }
+        if !comp.layers.is_empty() {
+            let carrying: Vec<String> = comp
+                .layers
+                .iter()
+                .filter(|l| l.carries_evidence)
+                .map(|l| {
+                    if l.layer_a == l.layer_b {
+                        l.layer_a.to_string()
+                    } else {
+                        format!("{}->{}", l.layer_a, l.layer_b)
+                    }
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "  {:<30} layers carrying evidence: {}",
+                "",
+                if carrying.is_empty() {
+                    "none".into()
+                } else {
+                    carrying.join(", ")
+                }
+            );
+        }
+        if !comp.transformations.is_empty() {
+            let _ = writeln!(
+                s,
+                "  {:<30} transformations: {}",
+                "",
+                comp.transformations.join("; ")
+            );
+        }
+    }
+    if !c.not_compared.is_empty() {
+        let _ = writeln!(s, "\n  not compared: {}", c.not_compared.join(", "));
+    }
+    let _ = writeln!(s, "\nscope: {}", c.scope);
+    s
+}

@@ -1,0 +1,1096 @@
+//! The comparison pipeline: per component, identity first, then alignment and calibrated
+//! unit matching; then embeddings and the circumstantial tokenizer finding; then the overall
+//! verdict.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use dokja_formats::Model;
+use dokja_schema::Component;
+use dokja_stats::Mat;
+use dokja_stats::pvalue::{LogP, cauchy_combination, gaussian_tail};
+
+use crate::align::{Alignment, AlignmentKind, Anchors, gather_rows, median, token_anchors};
+use crate::identity::{IdentityOutcome, compare_identity};
+use crate::report::*;
+use crate::slots::{Kind, ModelSlots, Orientation, Slot};
+use crate::units::{Sketch, queries, score, sketch};
+use crate::{ALPHA, CompareOptions, EFFECT_MARGIN, EMBEDDING_EFFECT_MARGIN, Result};
+
+/// Null replicates whose unit correspondence is destroyed by permuting B's sketch columns.
+const SURROGATES: usize = 8;
+/// Query units per expert pair when experts must be matched.
+const EXPERT_QUERIES: usize = 64;
+/// Expert pairs scored per layer before falling back to matching experts by index.
+const MAX_EXPERT_PAIRS: usize = 4096;
+/// Fewer null values than this cannot calibrate a kind.
+const MIN_NULL: usize = 3;
+
+pub fn compare(a: &Model, b: &Model, opts: &CompareOptions) -> Result<Comparison> {
+    let sa = ModelSlots::of(a);
+    let sb = ModelSlots::of(b);
+    let ca: BTreeSet<Component> = sa
+        .components
+        .keys()
+        .copied()
+        .filter(|c| *c != Component::Unclassified)
+        .collect();
+    let cb: BTreeSet<Component> = sb
+        .components
+        .keys()
+        .copied()
+        .filter(|c| *c != Component::Unclassified)
+        .collect();
+    let compared: Vec<Component> = ca.intersection(&cb).copied().collect();
+    let not_compared = ca
+        .symmetric_difference(&cb)
+        .map(|c| {
+            format!(
+                "{} (only in {})",
+                c.as_str(),
+                if ca.contains(c) { "A" } else { "B" }
+            )
+        })
+        .collect();
+    // Bonferroni over the weight components tested (embeddings counted as one more).
+    let tests = compared.len() + usize::from(compared.contains(&Component::LanguageModel));
+    let alpha = ALPHA / tests.max(1) as f64;
+
+    let mut components = Vec::new();
+    for &component in &compared {
+        components.extend(compare_component(&sa, &sb, component, opts, alpha)?);
+    }
+    if let (Some(ta), Some(tb)) = (a.sidecars.tokenizer.as_ref(), b.sidecars.tokenizer.as_ref()) {
+        let f = crate::tokenizer::compare(ta, tb);
+        components.push(ComponentReport {
+            component: "tokenizer".into(),
+            verdict: f.verdict,
+            reason: format!(
+                "{} (string Jaccard {:.2}, same id same string {:.2}, merges common prefix {:.2}); circumstantial",
+                f.reason, f.string_jaccard, f.same_id_same_string, f.merges_common_prefix
+            ),
+            circumstantial: true,
+            identity: None,
+            alignment: None,
+            statistics: Vec::new(),
+            layers: Vec::new(),
+            transformations: Vec::new(),
+        });
+    }
+    let verdict = overall(&components);
+    let decisive: Vec<String> = components
+        .iter()
+        .filter(|c| !c.circumstantial)
+        .map(|c| format!("{}: {}", c.component, c.verdict.as_str()))
+        .collect();
+    Ok(Comparison {
+        verdict,
+        summary: if decisive.is_empty() {
+            "no component could be compared".into()
+        } else {
+            decisive.join("; ")
+        },
+        a: model_ref(&sa),
+        b: model_ref(&sb),
+        components,
+        not_compared,
+        method: Method {
+            tool: format!("dokja {}", env!("CARGO_PKG_VERSION")),
+            seed: opts.seed,
+            sketch_dim: opts.sketch_dim,
+            query_units: opts.query_units,
+            max_null_pairs: opts.max_null_pairs,
+            alpha: ALPHA,
+            effect_margin: EFFECT_MARGIN,
+            embedding_effect_margin: EMBEDDING_EFFECT_MARGIN,
+            permutation_fit_min: crate::align::PERMUTATION_FIT_MIN,
+            layer_combination: "Cauchy combination (valid under dependence) of per-kind, then per-layer p-values",
+            multiple_testing: "Bonferroni over the components tested",
+        },
+        scope: SCOPE,
+    })
+}
+
+/// Identical only if every weight component is; otherwise any reuse makes the pair derived.
+fn overall(components: &[ComponentReport]) -> Verdict {
+    let weights: Vec<Verdict> = components
+        .iter()
+        .filter(|c| !c.circumstantial)
+        .map(|c| c.verdict)
+        .collect();
+    if weights.is_empty() {
+        Verdict::Inconclusive
+    } else if weights.iter().all(|v| *v == Verdict::Identical) {
+        Verdict::Identical
+    } else if weights
+        .iter()
+        .any(|v| matches!(v, Verdict::Identical | Verdict::Derived))
+    {
+        Verdict::Derived
+    } else if weights.contains(&Verdict::Inconclusive) {
+        Verdict::Inconclusive
+    } else {
+        Verdict::Independent
+    }
+}
+
+fn model_ref(s: &ModelSlots<'_>) -> ModelRef {
+    ModelRef {
+        path: s.model.path.display().to_string(),
+        format: s.model.format.name(),
+        family: s.family.display_name().to_string(),
+        tensors: s.model.tensors.len(),
+        parameters: s
+            .model
+            .tensors
+            .iter()
+            .zip(&s.classes)
+            .filter(|(_, c)| c.learned)
+            .map(|(t, _)| t.n_elements())
+            .sum(),
+    }
+}
+
+fn report(component: &str, verdict: Verdict, reason: String) -> ComponentReport {
+    ComponentReport {
+        component: component.to_string(),
+        verdict,
+        reason,
+        circumstantial: false,
+        identity: None,
+        alignment: None,
+        statistics: Vec::new(),
+        layers: Vec::new(),
+        transformations: Vec::new(),
+    }
+}
+
+fn compare_component(
+    sa: &ModelSlots<'_>,
+    sb: &ModelSlots<'_>,
+    component: Component,
+    opts: &CompareOptions,
+    alpha: f64,
+) -> Result<Vec<ComponentReport>> {
+    let name = component.as_str();
+    let identity = compare_identity(sa, sb, component)?;
+    let mut transformations = identity_transformations(&identity);
+    let is_lm = component == Component::LanguageModel;
+    let has_embeddings = is_lm
+        && sa.components[&component].token_embedding.is_some()
+        && sb.components[&component].token_embedding.is_some();
+    let vocab = |s: &ModelSlots<'_>| {
+        s.components[&component]
+            .token_embedding
+            .map(|i| s.model.tensors[i].shape[0])
+    };
+    if let (Some(va), Some(vb)) = (vocab(sa), vocab(sb))
+        && va != vb
+    {
+        transformations.push(format!("vocabulary change ({va} -> {vb} rows)"));
+    }
+    let identical_reason = match identity.outcome {
+        IdentityOutcome::Exact => Some("every tensor holds the same values to the last bit"),
+        IdentityOutcome::Cast => {
+            Some("every tensor holds the same values up to the rounding of a dtype cast")
+        }
+        _ => None,
+    };
+    if let Some(reason) = identical_reason {
+        let mut r = report(
+            name,
+            Verdict::Identical,
+            format!("{reason} ({} tensors or experts paired)", identity.paired),
+        );
+        r.transformations = transformations.clone();
+        r.identity = Some(identity);
+        let mut out = vec![r];
+        if has_embeddings {
+            out.push(report(
+                "embeddings",
+                Verdict::Identical,
+                "part of an identical language model".into(),
+            ));
+        }
+        return Ok(out);
+    }
+    if identity.outcome == IdentityOutcome::Quantized {
+        let mut r = report(
+            name,
+            Verdict::Derived,
+            format!(
+                "every tensor matches within quantization error (largest relative RMS difference {:.4})",
+                identity.max_relative_rms
+            ),
+        );
+        r.transformations = transformations;
+        r.identity = Some(identity);
+        let mut out = vec![r];
+        if has_embeddings {
+            out.push(report(
+                "embeddings",
+                Verdict::Derived,
+                "part of a re-quantized language model".into(),
+            ));
+        }
+        return Ok(out);
+    }
+
+    let alignment = component_alignment(sa, sb, component, opts)?;
+    let evidence = unit_evidence(sa, sb, component, &alignment, opts)?;
+    let (verdict, reason) = decide(&evidence, alpha);
+    transformations.extend(evidence.transformations.iter().cloned());
+    match alignment.summary.kind {
+        AlignmentKind::SignedPermutation
+            if alignment.summary.permutation_is_identity == Some(false)
+                && verdict == Verdict::Derived =>
+        {
+            transformations.push("permutation of the residual stream".into())
+        }
+        // A rotation is a finding only if it explains the held-out anchors well.
+        AlignmentKind::Rotation
+            if verdict == Verdict::Derived
+                && alignment.summary.rotation_fit.is_some_and(|f| f >= 0.5) =>
+        {
+            transformations.push("rotation of the residual stream".into())
+        }
+        _ => {}
+    }
+    if alignment.summary.width_a != alignment.summary.width_b {
+        transformations.push(format!(
+            "width change ({} -> {})",
+            alignment.summary.width_a, alignment.summary.width_b
+        ));
+    }
+    let mut out = Vec::new();
+    if has_embeddings && alignment.held_out.is_some() {
+        out.push(embeddings_report(&alignment, verdict, opts, alpha)?);
+    }
+    let mut r = report(name, verdict, reason);
+    r.identity = Some(identity);
+    r.alignment = Some(alignment.summary.clone());
+    r.statistics = evidence.statistics;
+    r.layers = evidence.layers;
+    r.transformations = if verdict == Verdict::Derived {
+        transformations
+    } else {
+        Vec::new()
+    };
+    out.insert(0, r);
+    Ok(out)
+}
+
+fn identity_transformations(f: &crate::identity::IdentityFinding) -> Vec<String> {
+    let mut t = Vec::new();
+    if f.dtypes_a != f.dtypes_b {
+        t.push(format!(
+            "dtype change ({} -> {})",
+            f.dtypes_a.join("/"),
+            f.dtypes_b.join("/")
+        ));
+    }
+    let quantized = |d: &[String]| d.iter().any(|x| x.starts_with('Q'));
+    if quantized(&f.dtypes_a) || quantized(&f.dtypes_b) {
+        t.push("quantization".into());
+    }
+    if !f.renamed.is_empty() {
+        t.push(format!(
+            "renaming (e.g. {} -> {})",
+            f.renamed[0].0, f.renamed[0].1
+        ));
+    }
+    t
+}
+
+/// The residual width of a component: the embedding's, or the width of its first matrix
+/// that reads from the residual.
+fn residual_width(s: &ModelSlots<'_>, component: Component) -> Option<usize> {
+    let c = &s.components[&component];
+    if let Some(e) = c.token_embedding.or(c.lm_head) {
+        return Some(s.model.tensors[e].shape[1] as usize);
+    }
+    c.matrices
+        .iter()
+        .find(|m| m.orientation == Orientation::ReadsResidual && !matches!(m.kind, Kind::Router))
+        .map(|m| m.units_by_width().1)
+}
+
+fn component_alignment(
+    sa: &ModelSlots<'_>,
+    sb: &ModelSlots<'_>,
+    component: Component,
+    opts: &CompareOptions,
+) -> Result<Alignment> {
+    let anchors = match component {
+        Component::LanguageModel => {
+            let (ca, cb) = (&sa.components[&component], &sb.components[&component]);
+            match (
+                ca.token_embedding.or(ca.lm_head),
+                cb.token_embedding.or(cb.lm_head),
+            ) {
+                (Some(ea), Some(eb)) => token_anchors(
+                    sa.model,
+                    &sa.model.tensors[ea],
+                    sb.model,
+                    &sb.model.tensors[eb],
+                    opts.max_anchors,
+                )?,
+                _ => None,
+            }
+        }
+        Component::VisionEncoder | Component::AudioEncoder => encoder_anchors(sa, sb, component)?,
+        _ => None,
+    };
+    if let Some(anchors) = anchors {
+        return Alignment::fit(anchors);
+    }
+    match (residual_width(sa, component), residual_width(sb, component)) {
+        (Some(wa), Some(wb)) if wa == wb => Ok(Alignment::identity(wa)),
+        (Some(wa), Some(wb)) => Ok(Alignment::unaligned(wa, wb)),
+        _ => Ok(Alignment::unaligned(0, 0)),
+    }
+}
+
+/// Encoders have no vocabulary; pixels of the patch embedding and positions of the position
+/// embedding mean the same thing in any two towers of the same geometry.
+fn encoder_anchors(
+    sa: &ModelSlots<'_>,
+    sb: &ModelSlots<'_>,
+    component: Component,
+) -> Result<Option<Anchors>> {
+    let find = |s: &ModelSlots<'_>, kind: Kind| {
+        s.components[&component]
+            .matrices
+            .iter()
+            .find(|m| m.kind == kind)
+            .cloned()
+    };
+    let mut parts_a = Vec::new();
+    let mut parts_b = Vec::new();
+    let mut sources = Vec::new();
+    if let (Some(pa), Some(pb)) = (
+        find(sa, Kind::PatchEmbedding),
+        find(sb, Kind::PatchEmbedding),
+    ) && pa.stored.1 == pb.stored.1
+    {
+        // Stored [residual, pixels]: the pixels are the anchors.
+        parts_a.push(read_slot(sa.model, &pa)?.transpose());
+        parts_b.push(read_slot(sb.model, &pb)?.transpose());
+        sources.push(format!("{} patch pixels", pa.stored.1));
+    }
+    if let (Some(pa), Some(pb)) = (
+        find(sa, Kind::PositionEmbedding),
+        find(sb, Kind::PositionEmbedding),
+    ) && pa.stored.0 == pb.stored.0
+    {
+        parts_a.push(read_slot(sa.model, &pa)?);
+        parts_b.push(read_slot(sb.model, &pb)?);
+        sources.push(format!("{} positions", pa.stored.0));
+    }
+    let (Some(a), Some(b)) = (vstack(&parts_a)?, vstack(&parts_b)?) else {
+        return Ok(None);
+    };
+    if a.rows() < crate::align::MIN_ANCHORS {
+        return Ok(None);
+    }
+    Ok(Some(Anchors {
+        source: sources.join(" + "),
+        a,
+        b,
+    }))
+}
+
+fn read_slot(m: &Model, slot: &Slot) -> Result<Mat> {
+    let t = &m.tensors[slot.tensor];
+    let rows = gather_rows(m, t, slot.rows.clone())?;
+    Ok(Mat::from_vec(
+        slot.stored.0,
+        slot.stored.1,
+        rows.into_vec(),
+    )?)
+}
+
+fn vstack(parts: &[Mat]) -> Result<Option<Mat>> {
+    let Some(first) = parts.first() else {
+        return Ok(None);
+    };
+    let cols = first.cols();
+    if parts.iter().any(|p| p.cols() != cols) {
+        return Ok(None);
+    }
+    let rows = parts.iter().map(Mat::rows).sum();
+    let data = parts
+        .iter()
+        .flat_map(|p| p.as_slice().iter().copied())
+        .collect();
+    Ok(Some(Mat::from_vec(rows, cols, data)?))
+}
+
+struct Evidence {
+    statistics: Vec<Statistic>,
+    layers: Vec<LayerEvidence>,
+    log_p: Option<LogP>,
+    carrying: usize,
+    matched_layers: usize,
+    transformations: Vec<String>,
+}
+
+type GroupKey = (Kind, bool, u32);
+
+/// Slots grouped by (kind, shared expert, layer).
+fn groups(slots: &[Slot]) -> BTreeMap<GroupKey, Vec<usize>> {
+    let mut g: BTreeMap<GroupKey, Vec<usize>> = BTreeMap::new();
+    for (i, s) in slots.iter().enumerate() {
+        // Patch and position embeddings serve as anchors: their fit is not independent evidence.
+        if matches!(s.kind, Kind::PatchEmbedding | Kind::PositionEmbedding) {
+            continue;
+        }
+        if let Some(layer) = s.layer {
+            g.entry((s.kind, s.shared_expert, layer))
+                .or_default()
+                .push(i);
+        }
+    }
+    g
+}
+
+struct Scorer<'a> {
+    sa: &'a ModelSlots<'a>,
+    sb: &'a ModelSlots<'a>,
+    slots_a: &'a [Slot],
+    slots_b: &'a [Slot],
+    /// Projections per (side, orientation class, width).
+    residual: Option<(Mat, Mat)>,
+    residual_widths: (usize, usize),
+    private: HashMap<usize, Mat>,
+    cache: HashMap<(bool, usize), Sketch>,
+    opts: &'a CompareOptions,
+}
+
+impl Scorer<'_> {
+    fn projection(&mut self, side_b: bool, slot: &Slot) -> Result<Option<Mat>> {
+        let width = slot.units_by_width().1;
+        let residual_width = if side_b {
+            self.residual_widths.1
+        } else {
+            self.residual_widths.0
+        };
+        if slot.orientation != Orientation::Private
+            && width == residual_width
+            && let Some((ga, gb)) = &self.residual
+        {
+            return Ok(Some(if side_b { gb.clone() } else { ga.clone() }));
+        }
+        // Private bases (and widths the alignment does not cover) are compared in stored
+        // order with the same projection on both sides.
+        if !self.private.contains_key(&width) {
+            let g = if width <= self.opts.sketch_dim {
+                Mat::identity(width)
+            } else {
+                dokja_stats::random::gaussian_projection(
+                    self.opts.seed ^ width as u64,
+                    width,
+                    self.opts.sketch_dim,
+                )?
+            };
+            self.private.insert(width, g);
+        }
+        Ok(Some(self.private[&width].clone()))
+    }
+
+    fn sketch(&mut self, side_b: bool, index: usize) -> Result<Option<&Sketch>> {
+        if !self.cache.contains_key(&(side_b, index)) {
+            let slot = if side_b {
+                &self.slots_b[index]
+            } else {
+                &self.slots_a[index]
+            };
+            let Some(g) = self.projection(side_b, slot)? else {
+                return Ok(None);
+            };
+            let model = if side_b { self.sb.model } else { self.sa.model };
+            let s = sketch(model, slot, &g)?;
+            self.cache.insert((side_b, index), s);
+        }
+        Ok(self.cache.get(&(side_b, index)))
+    }
+
+    /// Score between the slots of one kind at one layer of A and one layer of B: one pair,
+    /// or experts matched one to one by their scores. `permute` destroys the unit
+    /// correspondence (surrogate null).
+    fn pair_score(
+        &mut self,
+        a: &[usize],
+        b: &[usize],
+        permute: Option<u64>,
+    ) -> Result<Option<PairScore>> {
+        let n_pairs = a.len() * b.len();
+        let q = if n_pairs == 1 {
+            self.opts.query_units
+        } else {
+            EXPERT_QUERIES.min(self.opts.query_units)
+        };
+        let mut scores = Vec::with_capacity(n_pairs);
+        let by_index = n_pairs > MAX_EXPERT_PAIRS;
+        for (i, &ia) in a.iter().enumerate() {
+            for (j, &ib) in b.iter().enumerate() {
+                if by_index && i != j {
+                    scores.push(PairScore {
+                        best: f64::NEG_INFINITY,
+                        same_index: 0.0,
+                        same_cos: None,
+                    });
+                    continue;
+                }
+                let Some(sk_a) = self.sketch(false, ia)?.map(|s| s.units.clone()) else {
+                    return Ok(None);
+                };
+                let Some(sk_b) = self.sketch(true, ib)?.map(|s| s.units.clone()) else {
+                    return Ok(None);
+                };
+                if sk_a.cols() != sk_b.cols() {
+                    return Ok(None);
+                }
+                let sk_b = match permute {
+                    Some(seed) => permute_columns(&sk_b, seed),
+                    None => sk_b,
+                };
+                let qs = queries(sk_a.rows(), q, self.opts.seed ^ ia as u64);
+                let s = score(&Sketch { units: sk_a }, &Sketch { units: sk_b }, &qs)?;
+                scores.push(PairScore {
+                    best: s.median_best,
+                    same_index: s.same_index,
+                    same_cos: s.same_index_cosine,
+                });
+            }
+        }
+        if n_pairs == 1 {
+            return Ok(Some(scores[0]));
+        }
+        // Experts: matched one to one on their best-partner scores (expert order is arbitrary).
+        let weights: Vec<f64> = scores
+            .iter()
+            .map(|s| if s.best.is_finite() { s.best } else { -1.0 })
+            .collect();
+        let m = dokja_stats::linear_sum_assignment(
+            &weights,
+            a.len(),
+            b.len(),
+            dokja_stats::Objective::Maximize,
+        )?;
+        let (mut total, mut same, mut same_cos) = (0.0, 0.0, Some(0.0));
+        for (&r, &c) in m.rows.iter().zip(&m.cols) {
+            let s = &scores[r * b.len() + c];
+            total += weights[r * b.len() + c];
+            same += s.same_index;
+            same_cos = match (same_cos, s.same_cos) {
+                (Some(acc), Some(x)) => Some(acc + x),
+                _ => None,
+            };
+        }
+        let n = m.rows.len().max(1) as f64;
+        Ok(Some(PairScore {
+            best: total / n,
+            same_index: same / n,
+            same_cos: same_cos.map(|x| x / n),
+        }))
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PairScore {
+    /// Median best-partner cosine.
+    best: f64,
+    /// Fraction of best partners with the same index.
+    same_index: f64,
+    /// Median same-index cosine (equal unit counts only).
+    same_cos: Option<f64>,
+}
+
+/// The two unit statistics: best partner (survives unit permutations and pruning) and same
+/// index (no maximum over candidates, so its null sits at 0; survives everything but a
+/// permutation of units).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum UnitStat {
+    BestPartner,
+    SameIndex,
+}
+
+impl UnitStat {
+    fn of(self, p: &PairScore) -> Option<f64> {
+        match self {
+            UnitStat::BestPartner => Some(p.best),
+            UnitStat::SameIndex => p.same_cos,
+        }
+    }
+    fn label(self) -> &'static str {
+        match self {
+            UnitStat::BestPartner => "best-partner unit cosine",
+            UnitStat::SameIndex => "same-index unit cosine",
+        }
+    }
+}
+
+fn permute_columns(m: &Mat, seed: u64) -> Mat {
+    let perm = dokja_stats::random::random_permutation(seed, 0, m.cols());
+    let mut out = Mat::zeros(m.rows(), m.cols());
+    for r in 0..m.rows() {
+        let (src, dst) = (m.row(r), out.row_mut(r));
+        for (j, &p) in perm.iter().enumerate() {
+            dst[j] = src[p];
+        }
+    }
+    out
+}
+
+fn unit_evidence(
+    sa: &ModelSlots<'_>,
+    sb: &ModelSlots<'_>,
+    component: Component,
+    alignment: &Alignment,
+    opts: &CompareOptions,
+) -> Result<Evidence> {
+    let slots_a = &sa.components[&component].matrices;
+    let slots_b = &sb.components[&component].matrices;
+    let ga = groups(slots_a);
+    let gb = groups(slots_b);
+    let residual = if alignment.aligned_dims() > 0 {
+        Some(alignment.projections(opts.sketch_dim, opts.seed)?)
+    } else {
+        None
+    };
+    let mut scorer = Scorer {
+        sa,
+        sb,
+        slots_a,
+        slots_b,
+        residual,
+        residual_widths: (alignment.summary.width_a, alignment.summary.width_b),
+        private: HashMap::new(),
+        cache: HashMap::new(),
+        opts,
+    };
+    let layers_a: BTreeSet<u32> = ga.keys().map(|k| k.2).collect();
+    let layers_b: BTreeSet<u32> = gb.keys().map(|k| k.2).collect();
+    let kinds: BTreeSet<(Kind, bool)> = ga
+        .keys()
+        .map(|k| (k.0, k.1))
+        .filter(|k| gb.keys().any(|kb| (kb.0, kb.1) == *k))
+        .collect();
+    let mut transformations = Vec::new();
+    let layer_map = map_layers(&mut scorer, &ga, &gb, &layers_a, &layers_b, &kinds)?;
+    if layers_a.len() != layers_b.len() {
+        transformations.push(format!(
+            "depth change ({} -> {} layers)",
+            layers_a.len(),
+            layers_b.len()
+        ));
+    }
+    let dense_a = slots_a
+        .iter()
+        .any(|s| s.kind == Kind::Gate && s.expert.is_none());
+    let experts_b = slots_b
+        .iter()
+        .any(|s| s.kind == Kind::Gate && s.expert.is_some() && !s.shared_expert);
+    let experts_a = slots_a
+        .iter()
+        .any(|s| s.kind == Kind::Gate && s.expert.is_some() && !s.shared_expert);
+    let dense_b = slots_b
+        .iter()
+        .any(|s| s.kind == Kind::Gate && s.expert.is_none());
+    // Dense MLPs and routed experts share kinds, so upcycled experts meet their dense parent.
+    let kinds: BTreeSet<(Kind, bool)> = kinds;
+
+    let mut per_layer: BTreeMap<(u32, u32), Vec<KindScore>> = BTreeMap::new();
+    let mut per_layer_logp: BTreeMap<(u32, u32), Vec<LogP>> = BTreeMap::new();
+    let mut statistics = Vec::new();
+    let mut same_index_all = Vec::new();
+    for &(kind, shared) in &kinds {
+        let mut observed = Vec::new();
+        for &(la, lb) in &layer_map {
+            let (Some(a), Some(b)) = (ga.get(&(kind, shared, la)), gb.get(&(kind, shared, lb)))
+            else {
+                continue;
+            };
+            if let Some(s) = scorer.pair_score(a, b, None)? {
+                observed.push((la, lb, s));
+            }
+        }
+        if observed.is_empty() {
+            continue;
+        }
+        let null = kind_null(
+            &mut scorer,
+            &ga,
+            &gb,
+            kind,
+            shared,
+            &layer_map,
+            &layers_b,
+            opts,
+        )?;
+        // Choose, per kind, the statistic standing furthest above its own null; the choice
+        // between two statistics costs a factor 2 in every p-value of the kind.
+        let mut best_choice: Option<(UnitStat, Vec<f64>, Vec<f64>, f64)> = None;
+        for stat in [UnitStat::BestPartner, UnitStat::SameIndex] {
+            let obs: Option<Vec<f64>> = observed.iter().map(|o| stat.of(&o.2)).collect();
+            let nul: Option<Vec<f64>> = null.iter().map(|n| stat.of(n)).collect();
+            let (Some(obs), Some(nul)) = (obs, nul) else {
+                continue;
+            };
+            if nul.len() < MIN_NULL {
+                continue;
+            }
+            let null_max = nul.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let excess = median(&mut obs.clone()) - null_max;
+            if best_choice.as_ref().is_none_or(|b| excess > b.3) {
+                best_choice = Some((stat, obs, nul, excess));
+            }
+        }
+        let Some((stat, obs, null, _)) = best_choice else {
+            continue;
+        };
+        let null_max = null.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        for (&(la, lb, ref p), &s) in observed.iter().zip(&obs) {
+            let tail = gaussian_tail(s, &null)?;
+            let log_p = LogP::new((tail.log_p.ln() + std::f64::consts::LN_2).min(0.0))?;
+            same_index_all.push(p.same_index);
+            per_layer.entry((la, lb)).or_default().push(KindScore {
+                kind: kind.as_str(),
+                statistic: stat.label(),
+                score: s,
+                same_index: p.same_index,
+                null_max,
+                excess: s - null_max,
+                log10_p: log_p.log10(),
+            });
+            per_layer_logp.entry((la, lb)).or_default().push(log_p);
+        }
+        let value = median(&mut obs.clone());
+        let tail = gaussian_tail(value, &null)?;
+        statistics.push(Statistic {
+            name: format!(
+                "{}{}: {} (median over layers)",
+                kind.as_str(),
+                if shared { " (shared expert)" } else { "" },
+                stat.label()
+            ),
+            value,
+            null_mean: tail.mean,
+            null_sd: tail.sd,
+            null_max,
+            null_size: null.len(),
+            null_method: "same statistic between non-corresponding layers, and with B's unit coordinates permuted".into(),
+            z: tail.z,
+            log10_p: (tail.log_p.ln() + std::f64::consts::LN_2).min(0.0) / std::f64::consts::LN_10,
+            p_method: "Gaussian tail of the null, x2 for the choice of statistic".into(),
+            excess: value - null_max,
+        });
+    }
+    let mut layers = Vec::new();
+    let mut layer_logps = Vec::new();
+    let mut carrying = 0;
+    for ((la, lb), kinds) in per_layer {
+        let logp = cauchy_combination(&per_layer_logp[&(la, lb)], None)?;
+        let mut excess: Vec<f64> = kinds.iter().map(|k| k.excess).collect();
+        let median_excess = median(&mut excess);
+        let carries = median_excess >= EFFECT_MARGIN;
+        carrying += usize::from(carries);
+        layer_logps.push(logp);
+        layers.push(LayerEvidence {
+            layer_a: la,
+            layer_b: lb,
+            kinds,
+            log10_p: logp.log10(),
+            median_excess,
+            carries_evidence: carries,
+        });
+    }
+    let log_p = if layer_logps.is_empty() {
+        None
+    } else {
+        Some(cauchy_combination(&layer_logps, None)?)
+    };
+    if carrying > 0 {
+        if (dense_a && experts_b && !experts_a) || (experts_a && dense_b && !experts_b) {
+            transformations.push("MoE upcycling (dense MLP <-> experts)".into());
+        }
+        let same = median(&mut same_index_all);
+        if same < 0.5 {
+            transformations.push(format!(
+                "permutation of hidden units (same-index partners: {:.0}%)",
+                100.0 * same
+            ));
+        }
+        for s in slots_a
+            .iter()
+            .zip(slots_b)
+            .filter(|(x, y)| x.kind == y.kind && x.units_by_width().0 != y.units_by_width().0)
+            .take(1)
+        {
+            transformations.push(format!(
+                "unit count change in {} ({} -> {})",
+                s.0.kind.as_str(),
+                s.0.units_by_width().0,
+                s.1.units_by_width().0
+            ));
+        }
+    }
+    Ok(Evidence {
+        statistics,
+        matched_layers: layers.len(),
+        layers,
+        log_p,
+        carrying,
+        transformations,
+    })
+}
+
+/// Layers in correspondence: in order when depths agree; otherwise the monotone matching
+/// that maximizes the summed score of one reference kind (pruned or duplicated layers).
+fn map_layers(
+    scorer: &mut Scorer<'_>,
+    ga: &BTreeMap<GroupKey, Vec<usize>>,
+    gb: &BTreeMap<GroupKey, Vec<usize>>,
+    layers_a: &BTreeSet<u32>,
+    layers_b: &BTreeSet<u32>,
+    kinds: &BTreeSet<(Kind, bool)>,
+) -> Result<Vec<(u32, u32)>> {
+    let la: Vec<u32> = layers_a.iter().copied().collect();
+    let lb: Vec<u32> = layers_b.iter().copied().collect();
+    if la.len() == lb.len() {
+        return Ok(la.into_iter().zip(lb).collect());
+    }
+    const REFERENCE: [Kind; 8] = [
+        Kind::Q,
+        Kind::Gate,
+        Kind::Up,
+        Kind::K,
+        Kind::V,
+        Kind::QA,
+        Kind::Qkv,
+        Kind::GateUp,
+    ];
+    let Some(&(kind, shared)) = REFERENCE
+        .iter()
+        .find_map(|k| kinds.iter().find(|(kk, _)| kk == k))
+    else {
+        return Ok(la.into_iter().zip(lb).collect());
+    };
+    let mut s = vec![vec![0.0f64; lb.len()]; la.len()];
+    for (i, &x) in la.iter().enumerate() {
+        for (j, &y) in lb.iter().enumerate() {
+            if let (Some(a), Some(b)) = (ga.get(&(kind, shared, x)), gb.get(&(kind, shared, y))) {
+                s[i][j] = scorer.pair_score(a, b, None)?.map_or(0.0, |v| v.best);
+            }
+        }
+    }
+    let (n, m) = (la.len(), lb.len());
+    let mut dp = vec![vec![0.0f64; m + 1]; n + 1];
+    for i in 1..=n {
+        for j in 1..=m {
+            dp[i][j] = dp[i - 1][j]
+                .max(dp[i][j - 1])
+                .max(dp[i - 1][j - 1] + s[i - 1][j - 1]);
+        }
+    }
+    let (mut i, mut j, mut pairs) = (n, m, Vec::new());
+    while i > 0 && j > 0 {
+        if dp[i][j] == dp[i - 1][j - 1] + s[i - 1][j - 1] {
+            pairs.push((la[i - 1], lb[j - 1]));
+            i -= 1;
+            j -= 1;
+        } else if dp[i][j] == dp[i - 1][j] {
+            i -= 1;
+        } else {
+            j -= 1;
+        }
+    }
+    pairs.reverse();
+    Ok(pairs)
+}
+
+/// The null of one kind: the same score between layers that do not correspond (they share the
+/// residual space, the data and the architecture, but not initialization), and surrogates
+/// whose unit coordinates were permuted.
+#[allow(clippy::too_many_arguments)]
+fn kind_null(
+    scorer: &mut Scorer<'_>,
+    ga: &BTreeMap<GroupKey, Vec<usize>>,
+    gb: &BTreeMap<GroupKey, Vec<usize>>,
+    kind: Kind,
+    shared: bool,
+    layer_map: &[(u32, u32)],
+    layers_b: &BTreeSet<u32>,
+    opts: &CompareOptions,
+) -> Result<Vec<PairScore>> {
+    let mut candidates = Vec::new();
+    for &(la, lb) in layer_map {
+        for &other in layers_b {
+            if other != lb
+                && ga.contains_key(&(kind, shared, la))
+                && gb.contains_key(&(kind, shared, other))
+            {
+                candidates.push((la, other));
+            }
+        }
+    }
+    if candidates.len() > opts.max_null_pairs {
+        let pick = dokja_stats::random::sample_indices(
+            opts.seed ^ kind as u64,
+            candidates.len(),
+            opts.max_null_pairs,
+        )?;
+        candidates = pick.into_iter().map(|i| candidates[i]).collect();
+    }
+    let mut null = Vec::new();
+    for (la, lb) in candidates {
+        if let Some(s) =
+            scorer.pair_score(&ga[&(kind, shared, la)], &gb[&(kind, shared, lb)], None)?
+        {
+            null.push(s);
+        }
+    }
+    for (r, &(la, lb)) in layer_map
+        .iter()
+        .cycle()
+        .take(SURROGATES.min(layer_map.len() * SURROGATES))
+        .enumerate()
+    {
+        let (Some(a), Some(b)) = (ga.get(&(kind, shared, la)), gb.get(&(kind, shared, lb))) else {
+            continue;
+        };
+        if let Some(s) = scorer.pair_score(a, b, Some(opts.seed ^ ((r as u64 + 1) * 0x9E37)))? {
+            null.push(s);
+        }
+    }
+    Ok(null)
+}
+
+fn decide(e: &Evidence, alpha: f64) -> (Verdict, String) {
+    let Some(log_p) = e.log_p else {
+        return (
+            Verdict::Inconclusive,
+            "no matrices could be compared (shapes or bases do not line up)".into(),
+        );
+    };
+    let needed = (e.matched_layers as f64 * 0.1).ceil().max(1.0) as usize;
+    let significant = log_p.le_alpha(alpha);
+    let p = log_p.scientific();
+    match (significant, e.carrying >= needed) {
+        (true, true) => (
+            Verdict::Derived,
+            format!(
+                "{} of {} matched layers have units far above the null (p = {p}, combined over layers)",
+                e.carrying, e.matched_layers
+            ),
+        ),
+        (true, false) => (
+            Verdict::Inconclusive,
+            format!(
+                "similarity above the null (p = {p}) but only {} of {} layers show unit-level correspondence beyond it; shared structure or data can do this",
+                e.carrying, e.matched_layers
+            ),
+        ),
+        (false, _) if e.carrying > 0 => (
+            Verdict::Inconclusive,
+            format!(
+                "{} layers look inherited but the combined evidence is not significant (p = {p})",
+                e.carrying
+            ),
+        ),
+        (false, _) => (
+            Verdict::Independent,
+            format!("no evidence of shared initialization (p = {p})"),
+        ),
+    }
+}
+
+/// Embeddings: do held-out shared tokens (not used to fit the alignment) point the same way
+/// in both models? Calibrated against random pairings of the tokens.
+fn embeddings_report(
+    alignment: &Alignment,
+    lm_verdict: Verdict,
+    opts: &CompareOptions,
+    alpha: f64,
+) -> Result<ComponentReport> {
+    let (ha, hb) = alignment.held_out.as_ref().expect("checked by caller");
+    let (ga, gb) = alignment.projections(opts.sketch_dim, opts.seed)?;
+    let mut sa = ha.matmul(&ga)?;
+    let mut sb = hb.matmul(&gb)?;
+    sa.normalize_rows();
+    sb.normalize_rows();
+    let per_token = |perm: Option<&[usize]>| -> f64 {
+        let mut cos: Vec<f64> = (0..sa.rows())
+            .map(|i| {
+                let j = perm.map_or(i, |p| p[i]);
+                sa.row(i)
+                    .iter()
+                    .zip(sb.row(j))
+                    .map(|(x, y)| (*x as f64) * (*y as f64))
+                    .sum()
+            })
+            .collect();
+        median(&mut cos)
+    };
+    let value = per_token(None);
+    let null: Vec<f64> = (0..32)
+        .map(|r| {
+            per_token(Some(&dokja_stats::random::random_permutation(
+                opts.seed,
+                r + 1,
+                sa.rows(),
+            )))
+        })
+        .collect();
+    let tail = gaussian_tail(value, &null)?;
+    let null_max = null.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let excess = value - null_max;
+    let significant = tail.log_p.le_alpha(alpha);
+    let strong = excess >= EMBEDDING_EFFECT_MARGIN;
+    // A rotation fitted on shared tokens can align independent embeddings of similar data;
+    // only a signed permutation (or a derived language model) makes this decisive.
+    let decisive = alignment.summary.kind == AlignmentKind::SignedPermutation
+        || lm_verdict == Verdict::Derived;
+    let (verdict, reason) = match (significant && strong, decisive, significant) {
+        (true, true, _) => (
+            Verdict::Derived,
+            format!(
+                "held-out shared tokens point the same way (median cosine {value:.3}, null max {null_max:.3})"
+            ),
+        ),
+        (true, false, _) => (
+            Verdict::Inconclusive,
+            format!(
+                "held-out tokens align after a fitted rotation (median cosine {value:.3}) but nothing unit-level confirms it"
+            ),
+        ),
+        (false, _, true) => (
+            Verdict::Independent,
+            format!(
+                "held-out shared tokens align above random pairings (median cosine {value:.3}, null max {null_max:.3}) but far below inherited embeddings (margin {EMBEDDING_EFFECT_MARGIN}): shared language structure, which independent models show"
+            ),
+        ),
+        (false, _, false) => (
+            Verdict::Independent,
+            format!(
+                "held-out shared tokens do not align beyond chance (median cosine {value:.3}, null max {null_max:.3})"
+            ),
+        ),
+    };
+    let mut r = report("embeddings", verdict, reason);
+    r.statistics.push(Statistic {
+        name: "held-out token embedding cosine (median)".into(),
+        value,
+        null_mean: tail.mean,
+        null_sd: tail.sd,
+        null_max,
+        null_size: null.len(),
+        null_method: "random pairings of held-out tokens".into(),
+        z: tail.z,
+        log10_p: tail.log_p.log10(),
+        p_method: "Gaussian tail of the null".into(),
+        excess,
+    });
+    r.alignment = Some(alignment.summary.clone());
+    Ok(r)
+}

@@ -1,0 +1,279 @@
+//! The first, cheapest layer of evidence: are the tensors the same numbers, whatever the
+//! format, dtype, name or (GGUF) row order they are stored in?
+//!
+//! Tensors are paired by schema key (role, layer, expert, parameter), which survives renaming
+//! and re-packing (a stacked GGUF expert tensor is split into its experts). Each pair is
+//! judged relative to the precision of the two dtypes: a bf16 copy of an f32 tensor differs
+//! by rounding, a Q4 copy by quantization error, a fine-tune by more.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use dokja_formats::{Dtype, Model, TensorInfo};
+use dokja_schema::{Component, Param, Role};
+use serde::Serialize;
+
+use crate::Result;
+use crate::slots::ModelSlots;
+
+/// Rows decoded per read when streaming two tensors side by side.
+const CHUNK_ELEMS: usize = 1 << 20;
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PieceKey {
+    role: Role,
+    layer: Option<u32>,
+    expert: Option<u32>,
+    param: Param,
+    /// Disambiguates tensors the schema cannot tell apart (e.g. several norms of a layer).
+    ordinal: u32,
+}
+
+/// A tensor, or one expert's rows of a stacked expert tensor.
+#[derive(Clone, Debug)]
+pub struct Piece {
+    pub tensor: usize,
+    pub rows: Range<u64>,
+    pub shape: Vec<u64>,
+}
+
+pub fn pieces(slots: &ModelSlots<'_>, component: Component) -> BTreeMap<PieceKey, Piece> {
+    let mut out = BTreeMap::new();
+    let Some(comp) = slots.components.get(&component) else {
+        return out;
+    };
+    for &i in &comp.learned {
+        let t = &slots.model.tensors[i];
+        let c = &slots.classes[i];
+        let stacked = c.role.is_expert() && c.expert.is_none() && t.shape.len() == 3;
+        if stacked {
+            let per = t.shape[1];
+            for e in 0..t.shape[0] {
+                insert(
+                    &mut out,
+                    c.role,
+                    c.layer,
+                    Some(e as u32),
+                    c.param,
+                    Piece {
+                        tensor: i,
+                        rows: e * per..(e + 1) * per,
+                        shape: t.shape[1..].to_vec(),
+                    },
+                );
+            }
+        } else {
+            insert(
+                &mut out,
+                c.role,
+                c.layer,
+                c.expert,
+                c.param,
+                Piece {
+                    tensor: i,
+                    rows: 0..t.n_rows(),
+                    shape: t.shape.clone(),
+                },
+            );
+        }
+    }
+    out
+}
+
+fn insert(
+    out: &mut BTreeMap<PieceKey, Piece>,
+    role: Role,
+    layer: Option<u32>,
+    expert: Option<u32>,
+    param: Param,
+    piece: Piece,
+) {
+    let mut key = PieceKey {
+        role,
+        layer,
+        expert,
+        param,
+        ordinal: 0,
+    };
+    while out.contains_key(&key) {
+        key.ordinal += 1;
+    }
+    out.insert(key, piece);
+}
+
+/// How close two same-shaped tensors are.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Closeness {
+    /// ||a - b|| / ||a||.
+    pub relative_rms: f64,
+    pub max_abs_diff: f64,
+    pub exact: bool,
+}
+
+pub fn closeness(a: &Model, pa: &Piece, b: &Model, pb: &Piece) -> Result<Closeness> {
+    let (ta, tb) = (&a.tensors[pa.tensor], &b.tensors[pb.tensor]);
+    let row_len = ta.row_len().max(1);
+    let rows_per_chunk = (CHUNK_ELEMS as u64 / row_len).max(1);
+    let (mut diff_sq, mut norm_sq, mut max_abs) = (0f64, 0f64, 0f64);
+    let (mut buf_a, mut buf_b) = (Vec::new(), Vec::new());
+    let n = pa.rows.end - pa.rows.start;
+    let mut r = 0;
+    while r < n {
+        let end = (r + rows_per_chunk).min(n);
+        a.read_rows(ta, pa.rows.start + r..pa.rows.start + end, &mut buf_a)?;
+        b.read_rows(tb, pb.rows.start + r..pb.rows.start + end, &mut buf_b)?;
+        for (&x, &y) in buf_a.iter().zip(&buf_b) {
+            let d = (x - y) as f64;
+            diff_sq += d * d;
+            norm_sq += (x as f64) * (x as f64);
+            max_abs = max_abs.max(d.abs());
+        }
+        r = end;
+    }
+    Ok(Closeness {
+        relative_rms: (diff_sq / norm_sq.max(f64::MIN_POSITIVE)).sqrt(),
+        max_abs_diff: max_abs,
+        exact: diff_sq == 0.0,
+    })
+}
+
+/// The relative difference two copies of the same weights can show after being stored in
+/// these dtypes: rounding for float casts, block quantization error for quantized types.
+pub fn copy_tolerance(a: Dtype, b: Dtype) -> f64 {
+    let u = |d: Dtype| {
+        if d.is_quantized() {
+            // Measured quantization RMS error on Gaussian weights stays below 2u.
+            2.0 * d.unit_roundoff()
+        } else if d == Dtype::F32 || d == Dtype::F64 {
+            0.0
+        } else {
+            d.unit_roundoff()
+        }
+    };
+    u(a).max(u(b))
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct IdentityFinding {
+    /// Pieces (tensors or experts) of the component in A, and how many have a partner in B.
+    pub pieces_a: usize,
+    pub pieces_b: usize,
+    pub paired: usize,
+    /// Paired pieces whose values are equal to the last bit.
+    pub exact: usize,
+    /// Paired pieces equal up to the rounding of a dtype cast.
+    pub within_cast: usize,
+    /// Paired pieces equal up to quantization error (a quantized side is involved).
+    pub within_quantization: usize,
+    /// Largest relative RMS difference among paired pieces.
+    pub max_relative_rms: f64,
+    pub outcome: IdentityOutcome,
+    /// Tensor names that differ between paired pieces (first few).
+    pub renamed: Vec<(String, String)>,
+    pub dtypes_a: Vec<String>,
+    pub dtypes_b: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityOutcome {
+    /// Every piece equal to the last bit.
+    Exact,
+    /// Every piece equal up to dtype rounding.
+    Cast,
+    /// Every piece equal up to quantization error.
+    Quantized,
+    /// Not the same numbers (or not the same set of pieces).
+    Different,
+}
+
+pub fn compare_identity(
+    a: &ModelSlots<'_>,
+    b: &ModelSlots<'_>,
+    component: Component,
+) -> Result<IdentityFinding> {
+    let pa = pieces(a, component);
+    let pb = pieces(b, component);
+    let mut f = IdentityFinding {
+        pieces_a: pa.len(),
+        pieces_b: pb.len(),
+        paired: 0,
+        exact: 0,
+        within_cast: 0,
+        within_quantization: 0,
+        max_relative_rms: 0.0,
+        outcome: IdentityOutcome::Different,
+        renamed: Vec::new(),
+        dtypes_a: dtype_names(a.model, pa.values()),
+        dtypes_b: dtype_names(b.model, pb.values()),
+    };
+    for (key, piece_a) in &pa {
+        let Some(piece_b) = pb.get(key) else { continue };
+        if piece_a.shape != piece_b.shape {
+            continue;
+        }
+        f.paired += 1;
+        let (ta, tb): (&TensorInfo, &TensorInfo) = (
+            &a.model.tensors[piece_a.tensor],
+            &b.model.tensors[piece_b.tensor],
+        );
+        if ta.name != tb.name && f.renamed.len() < 8 {
+            f.renamed.push((ta.name.clone(), tb.name.clone()));
+        }
+        let c = closeness(a.model, piece_a, b.model, piece_b)?;
+        f.max_relative_rms = f.max_relative_rms.max(c.relative_rms);
+        let tolerance = copy_tolerance(ta.dtype, tb.dtype);
+        if c.exact {
+            f.exact += 1;
+        } else if c.relative_rms <= tolerance {
+            if ta.dtype.is_quantized() || tb.dtype.is_quantized() {
+                f.within_quantization += 1;
+            } else {
+                f.within_cast += 1;
+            }
+        }
+    }
+    let complete = f.paired == f.pieces_a && f.paired == f.pieces_b && f.paired > 0;
+    f.outcome = if !complete {
+        IdentityOutcome::Different
+    } else if f.exact == f.paired {
+        IdentityOutcome::Exact
+    } else if f.exact + f.within_cast == f.paired {
+        IdentityOutcome::Cast
+    } else if f.exact + f.within_cast + f.within_quantization == f.paired {
+        IdentityOutcome::Quantized
+    } else {
+        IdentityOutcome::Different
+    };
+    Ok(f)
+}
+
+fn dtype_names<'a>(m: &Model, pieces: impl Iterator<Item = &'a Piece>) -> Vec<String> {
+    let mut names: Vec<String> = pieces
+        .map(|p| m.tensors[p.tensor].dtype.name().to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// A digest of a tensor's canonical content: shape and values rounded to bf16 in canonical
+/// row order. Equal for copies stored in any float format or name; reported so that anyone
+/// can check a claimed copy tensor by tensor.
+pub fn canonical_digest(m: &Model, t: &TensorInfo) -> Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    for d in &t.shape {
+        hasher.update(&d.to_le_bytes());
+    }
+    let mut bytes = Vec::new();
+    m.for_each_chunk(t, CHUNK_ELEMS, |_, values| {
+        bytes.clear();
+        bytes.extend(
+            values
+                .iter()
+                .flat_map(|&v| half::bf16::from_f32(v).to_bits().to_le_bytes()),
+        );
+        hasher.update(&bytes);
+    })?;
+    Ok(hasher.finalize().to_hex().to_string())
+}
