@@ -41,14 +41,10 @@ fn render(c: &Comparison) -> String {
     let _ = writeln!(s, "\nverdict: {}\n", c.verdict.as_str().to_uppercase());
     let _ = writeln!(s, "  {:<16} {:<13} reason", "component", "verdict");
     for comp in &c.components {
-        let tag = if comp.circumstantial {
-            " (circumstantial)"
-        } else {
-            ""
-        };
+        // Circumstantial reasons end with the word already.
         let _ = writeln!(
             s,
-            "  {:<16} {:<13} {}{tag}",
+            "  {:<16} {:<13} {}",
             comp.component,
             comp.verdict.as_str(),
             comp.reason

@@ -4,37 +4,77 @@
 use std::path::Path;
 
 use assert_cmd::Command;
-use dokja_testkit::{StDtype, VlmSpec, WeightsLayout, llama_like, vision_tower_of, vlm, vlm_from_parts, write_hf_folder};
+use dokja_testkit::{
+    StDtype, VlmSpec, WeightsLayout, llama_like, vision_tower_of, vlm, vlm_from_parts,
+    write_hf_folder,
+};
 use serde_json::Value;
 
 fn compare_json(a: &Path, b: &Path) -> Value {
-    let out = Command::cargo_bin("dokja").unwrap().arg("compare").arg(a).arg(b).args(["--format", "json"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::cargo_bin("dokja")
+        .unwrap()
+        .arg("compare")
+        .arg(a)
+        .arg(b)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn component<'a>(r: &'a Value, name: &str) -> &'a Value {
-    r["components"].as_array().unwrap().iter().find(|c| c["component"] == name).unwrap_or_else(|| panic!("no {name} in {r}"))
+    r["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["component"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {r}"))
 }
 
 #[test]
 fn copied_vision_tower_is_identical_and_language_model_independent() {
     let spec = VlmSpec::default();
     let donor = vlm(&spec, 1);
-    let suspect = vlm_from_parts(llama_like(&spec.lm, 2), vision_tower_of(&donor), spec.layout, spec.vit.num_heads, 3);
+    let suspect = vlm_from_parts(
+        llama_like(&spec.lm, 2),
+        vision_tower_of(&donor),
+        spec.layout,
+        spec.vit.num_heads,
+        3,
+    );
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("donor"), dir.path().join("suspect"));
     write_hf_folder(&donor, &a, WeightsLayout::Single, StDtype::BF16).unwrap();
-    write_hf_folder(&suspect, &b, WeightsLayout::Sharded { max_shard_bytes: 100_000 }, StDtype::BF16).unwrap();
+    write_hf_folder(
+        &suspect,
+        &b,
+        WeightsLayout::Sharded {
+            max_shard_bytes: 100_000,
+        },
+        StDtype::BF16,
+    )
+    .unwrap();
     let r = compare_json(&a, &b);
     // The contract: top-level verdict, components as a list of {component, verdict, ...}.
     assert_eq!(r["verdict"], "derived");
     for c in r["components"].as_array().unwrap() {
-        assert!(c["component"].is_string() && c["verdict"].is_string(), "{c}");
+        assert!(
+            c["component"].is_string() && c["verdict"].is_string(),
+            "{c}"
+        );
     }
     assert_eq!(component(&r, "vision_encoder")["verdict"], "identical");
     assert_eq!(component(&r, "language_model")["verdict"], "independent");
-    assert!(component(&r, "tokenizer")["circumstantial"].as_bool().unwrap());
+    assert!(
+        component(&r, "tokenizer")["circumstantial"]
+            .as_bool()
+            .unwrap()
+    );
 }
 
 #[test]
@@ -46,10 +86,21 @@ fn text_report_names_the_verdict_and_scope() {
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     write_hf_folder(&base, &a, WeightsLayout::Single, StDtype::F32).unwrap();
     write_hf_folder(&tuned, &b, WeightsLayout::Single, StDtype::BF16).unwrap();
-    let out = Command::cargo_bin("dokja").unwrap().arg("compare").arg(&a).arg(&b).output().unwrap();
+    let out = Command::cargo_bin("dokja")
+        .unwrap()
+        .arg("compare")
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    for needle in ["verdict: DERIVED", "language_model   derived", "layers carrying evidence: 0, 1, 2, 3, 4, 5", "scope: H0"] {
+    for needle in [
+        "verdict: DERIVED",
+        "language_model   derived",
+        "layers carrying evidence: 0, 1, 2, 3, 4, 5",
+        "scope: H0",
+    ] {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
 }
@@ -57,7 +108,13 @@ fn text_report_names_the_verdict_and_scope() {
 #[test]
 fn compare_bad_input_exits_2() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::cargo_bin("dokja").unwrap().arg("compare").arg(dir.path()).arg("/nonexistent").output().unwrap();
+    let out = Command::cargo_bin("dokja")
+        .unwrap()
+        .arg("compare")
+        .arg(dir.path())
+        .arg("/nonexistent")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 

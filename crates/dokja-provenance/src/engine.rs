@@ -76,6 +76,18 @@ pub fn compare(a: &Model, b: &Model, opts: &CompareOptions) -> Result<Comparison
             transformations: Vec::new(),
         });
     }
+    let config = crate::config::compare(&sa, &sb)?;
+    components.push(ComponentReport {
+        component: "config".into(),
+        verdict: config.verdict,
+        reason: format!("{}; circumstantial", config.reason),
+        circumstantial: true,
+        identity: None,
+        alignment: None,
+        statistics: Vec::new(),
+        layers: Vec::new(),
+        transformations: Vec::new(),
+    });
     let verdict = overall(&components);
     let decisive: Vec<String> = components
         .iter()

@@ -15,6 +15,7 @@
 //! failure this crate can have.
 
 pub mod align;
+mod config;
 mod engine;
 pub mod identity;
 pub mod report;
