@@ -200,49 +200,41 @@ fn compare_component(
     {
         transformations.push(format!("vocabulary change ({va} -> {vb} rows)"));
     }
-    let identical_reason = match identity.outcome {
-        IdentityOutcome::Exact => Some("every tensor holds the same values to the last bit"),
-        IdentityOutcome::Cast => {
-            Some("every tensor holds the same values up to the rounding of a dtype cast")
-        }
-        _ => None,
-    };
-    if let Some(reason) = identical_reason {
-        let mut r = report(
-            name,
+    // The identity layer alone decides copies and re-quantizations.
+    let settled = match identity.outcome {
+        IdentityOutcome::Exact => Some((
             Verdict::Identical,
-            format!("{reason} ({} tensors or experts paired)", identity.paired),
-        );
-        r.transformations = transformations.clone();
-        r.identity = Some(identity);
-        let mut out = vec![r];
-        if has_embeddings {
-            out.push(report(
-                "embeddings",
-                Verdict::Identical,
-                "part of an identical language model".into(),
-            ));
-        }
-        return Ok(out);
-    }
-    if identity.outcome == IdentityOutcome::Quantized {
-        let mut r = report(
-            name,
+            format!(
+                "every tensor holds the same values to the last bit ({} tensors or experts paired)",
+                identity.paired
+            ),
+            "part of an identical language model",
+        )),
+        IdentityOutcome::Cast => Some((
+            Verdict::Identical,
+            format!(
+                "every tensor holds the same values up to the rounding of a dtype cast ({} tensors or experts paired)",
+                identity.paired
+            ),
+            "part of an identical language model",
+        )),
+        IdentityOutcome::Quantized => Some((
             Verdict::Derived,
             format!(
                 "every tensor matches within quantization error (largest relative RMS difference {:.4})",
                 identity.max_relative_rms
             ),
-        );
+            "part of a re-quantized language model",
+        )),
+        IdentityOutcome::Different => None,
+    };
+    if let Some((verdict, reason, embeddings_reason)) = settled {
+        let mut r = report(name, verdict, reason);
         r.transformations = transformations;
         r.identity = Some(identity);
         let mut out = vec![r];
         if has_embeddings {
-            out.push(report(
-                "embeddings",
-                Verdict::Derived,
-                "part of a re-quantized language model".into(),
-            ));
+            out.push(report("embeddings", verdict, embeddings_reason.into()));
         }
         return Ok(out);
     }
