@@ -74,6 +74,9 @@ pub struct CompareArgs {
     /// Seed for sketches, query sampling and nulls (results are deterministic per seed).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
     #[command(flatten)]
     pub read: ReadArgs,
 }

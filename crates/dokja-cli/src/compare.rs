@@ -3,7 +3,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use dokja_formats::Model;
-use dokja_provenance::{CompareOptions, Comparison};
+use dokja_provenance::{CompareOptions, Comparison, Progress};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::sync::Arc;
 
 use crate::cli::{CompareArgs, OutputFormat};
 
@@ -18,7 +20,28 @@ pub fn run(args: CompareArgs) -> Result<ExitCode> {
     if let Some(seed) = args.seed {
         options.seed = seed;
     }
-    let result = dokja_provenance::compare(&a, &b, &options).context("comparison failed")?;
+    // Drawn on stderr only when it is a terminal (indicatif hides it otherwise).
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg:>16} [{bar:30}] {pos}/{len} matrices, {elapsed} elapsed, ETA {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let progress_bar = bar.clone();
+    options.progress = Some(Arc::new(move |p: Progress<'_>| {
+        progress_bar.set_length(p.total);
+        progress_bar.set_position(p.done);
+        progress_bar.set_message(p.component.to_string());
+    }));
+    let result = dokja_provenance::compare(&a, &b, &options).context("comparison failed");
+    bar.finish_and_clear();
+    let result = result?;
     match args.format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&result)?),
         OutputFormat::Text => print!("{}", render(&result)),

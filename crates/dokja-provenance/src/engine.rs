@@ -468,6 +468,8 @@ struct Scorer<'a> {
     private: HashMap<usize, Mat>,
     cache: HashMap<(bool, usize), Sketch>,
     opts: &'a CompareOptions,
+    component: &'static str,
+    total_slots: u64,
 }
 
 impl Scorer<'_> {
@@ -514,6 +516,13 @@ impl Scorer<'_> {
             let model = if side_b { self.sb.model } else { self.sa.model };
             let s = sketch(model, slot, &g)?;
             self.cache.insert((side_b, index), s);
+            if let Some(progress) = &self.opts.progress {
+                progress(crate::Progress {
+                    component: self.component,
+                    done: self.cache.len() as u64,
+                    total: self.total_slots,
+                });
+            }
         }
         Ok(self.cache.get(&(side_b, index)))
     }
@@ -672,6 +681,8 @@ fn unit_evidence(
         private: HashMap::new(),
         cache: HashMap::new(),
         opts,
+        component: component.as_str(),
+        total_slots: (slots_a.len() + slots_b.len()) as u64,
     };
     let layers_a: BTreeSet<u32> = ga.keys().map(|k| k.2).collect();
     let layers_b: BTreeSet<u32> = gb.keys().map(|k| k.2).collect();

@@ -39,7 +39,17 @@ pub const EFFECT_MARGIN: f64 = 0.2;
 /// nothing here.
 pub const EMBEDDING_EFFECT_MARGIN: f64 = 0.3;
 
-#[derive(Clone, Debug)]
+/// A progress event: `done` of `total` matrices of `component` read and sketched.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress<'a> {
+    pub component: &'a str,
+    pub done: u64,
+    pub total: u64,
+}
+
+pub type ProgressFn = std::sync::Arc<dyn Fn(Progress<'_>) + Send + Sync>;
+
+#[derive(Clone)]
 pub struct CompareOptions {
     pub seed: u64,
     /// Sketch dimension k for unit directions.
@@ -50,6 +60,8 @@ pub struct CompareOptions {
     pub max_null_pairs: usize,
     /// Shared token strings used as anchors.
     pub max_anchors: usize,
+    /// Called as matrices are read; the library never prints.
+    pub progress: Option<ProgressFn>,
 }
 
 impl Default for CompareOptions {
@@ -60,6 +72,7 @@ impl Default for CompareOptions {
             query_units: 256,
             max_null_pairs: 48,
             max_anchors: 4096,
+            progress: None,
         }
     }
 }
