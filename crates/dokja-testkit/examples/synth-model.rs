@@ -43,7 +43,14 @@ fn main() {
     if let Some(strength) = args.get(4) {
         model = fine_tune(&model, strength.parse().expect("strength"), 8, seed + 1000);
     }
-    write_hf_folder(&model, std::path::Path::new(&args[3]), WeightsLayout::Sharded { max_shard_bytes: 2 << 30 }, StDtype::BF16)
-        .expect("write model");
+    write_hf_folder(
+        &model,
+        std::path::Path::new(&args[3]),
+        WeightsLayout::Sharded {
+            max_shard_bytes: 2 << 30,
+        },
+        StDtype::BF16,
+    )
+    .expect("write model");
     eprintln!("{}: {} parameters", args[3], model.n_params());
 }

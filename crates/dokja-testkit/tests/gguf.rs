@@ -32,7 +32,8 @@ fn stored_row(r: usize, n_rows: usize, n_head: usize) -> usize {
 #[test]
 fn layout_follows_the_spec() {
     let m = llama_like(&LlamaSpec::default(), 1);
-    let dir = tmpdir("gguf");
+    let tmp = tmpdir("gguf");
+    let dir = tmp.path().to_path_buf();
     let path = dir.join("m.gguf");
     let summary = write_gguf(&m, &path, &GgufOptions::default()).unwrap();
     let file = std::fs::read(&path).unwrap();
@@ -415,7 +416,8 @@ fn deterministic_bytes() {
 
 #[test]
 fn hostile_files_can_be_written() {
-    let dir = tmpdir("raw");
+    let tmp = tmpdir("raw");
+    let dir = tmp.path().to_path_buf();
     let g = GgufBytes::new()
         .kv("general.architecture", GgufValue::Str("llama".into()))
         .tensor("t", &[u64::MAX, 2], 999, 12345)

@@ -97,7 +97,8 @@ fn single_file_layout_and_values() {
 fn overrides_and_metadata() {
     let m = llama_like(&LlamaSpec::default(), 1);
     let opts = StOptions::new(StDtype::BF16).with_override("model.norm.weight", StDtype::F32);
-    let dir = tmpdir("st");
+    let tmp = tmpdir("st");
+    let dir = tmp.path().to_path_buf();
     let path = dir.join("m.safetensors");
     write_safetensors_with(&m, &path, &opts).unwrap();
     let bytes = std::fs::read(&path).unwrap();
@@ -118,7 +119,8 @@ fn overrides_and_metadata() {
 #[test]
 fn sharded_index_matches_shards() {
     let m = llama_like(&LlamaSpec::default(), 2);
-    let dir = tmpdir("shard");
+    let tmp = tmpdir("shard");
+    let dir = tmp.path().to_path_buf();
     let paths = write_sharded(&m, &dir, 40_000, StDtype::F16).unwrap();
     assert!(
         paths.len() > 2,
@@ -154,7 +156,8 @@ fn sharded_index_matches_shards() {
 #[test]
 fn hf_folder_contents() {
     let m = llama_like(&LlamaSpec::default(), 3);
-    let dir = tmpdir("hf");
+    let tmp = tmpdir("hf");
+    let dir = tmp.path().to_path_buf();
     write_hf_folder(&m, &dir, WeightsLayout::Single, StDtype::BF16).unwrap();
     for f in [
         "model.safetensors",
@@ -199,7 +202,8 @@ fn hf_folder_contents() {
             .contains("Apache License")
     );
 
-    let dir = tmpdir("hf-sharded");
+    let tmp = tmpdir("hf-sharded");
+    let dir = tmp.path().to_path_buf();
     let mut opts = HfFolderOptions::new(
         WeightsLayout::Sharded {
             max_shard_bytes: 50_000,
@@ -221,7 +225,8 @@ fn hf_folder_contents() {
 #[test]
 fn other_tokenizer_kinds_in_tokenizer_json() {
     let b = bert_like(&BertSpec::default(), 1);
-    let dir = tmpdir("bert");
+    let tmp = tmpdir("bert");
+    let dir = tmp.path().to_path_buf();
     write_hf_folder(&b, &dir, WeightsLayout::Single, StDtype::F32).unwrap();
     let tok: Value =
         serde_json::from_slice(&std::fs::read(dir.join("tokenizer.json")).unwrap()).unwrap();
