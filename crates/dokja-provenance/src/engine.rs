@@ -434,6 +434,9 @@ struct Evidence {
     layers: Vec<LayerEvidence>,
     log_p: Option<LogP>,
     carrying: usize,
+    /// Layers whose excess reaches half the effect margin: too weak to decide, too strong to
+    /// dismiss as structure independent models share.
+    partial: usize,
     matched_layers: usize,
     transformations: Vec<String>,
 }
@@ -804,12 +807,14 @@ fn unit_evidence(
     let mut layers = Vec::new();
     let mut layer_logps = Vec::new();
     let mut carrying = 0;
+    let mut partial = 0;
     for ((la, lb), kinds) in per_layer {
         let logp = cauchy_combination(&per_layer_logp[&(la, lb)], None)?;
         let mut excess: Vec<f64> = kinds.iter().map(|k| k.excess).collect();
         let median_excess = median(&mut excess);
         let carries = median_excess >= EFFECT_MARGIN;
         carrying += usize::from(carries);
+        partial += usize::from(!carries && median_excess >= EFFECT_MARGIN / 2.0);
         layer_logps.push(logp);
         layers.push(LayerEvidence {
             layer_a: la,
@@ -856,6 +861,7 @@ fn unit_evidence(
         layers,
         log_p,
         carrying,
+        partial,
         transformations,
     })
 }
@@ -991,33 +997,38 @@ fn decide(e: &Evidence, alpha: f64) -> (Verdict, String) {
     let needed = (e.matched_layers as f64 * 0.1).ceil().max(1.0) as usize;
     let significant = log_p.le_alpha(alpha);
     let p = log_p.scientific();
-    match (significant, e.carrying >= needed) {
-        (true, true) => (
+    if significant && e.carrying >= needed {
+        return (
             Verdict::Derived,
             format!(
                 "{} of {} matched layers have units far above the null (p = {p}, combined over layers)",
                 e.carrying, e.matched_layers
             ),
-        ),
-        (true, false) => (
-            Verdict::Inconclusive,
-            format!(
-                "similarity above the null (p = {p}) but only {} of {} layers show unit-level correspondence beyond it; shared structure or data can do this",
-                e.carrying, e.matched_layers
-            ),
-        ),
-        (false, _) if e.carrying > 0 => (
-            Verdict::Inconclusive,
-            format!(
-                "{} layers look inherited but the combined evidence is not significant (p = {p})",
-                e.carrying
-            ),
-        ),
-        (false, _) => (
-            Verdict::Independent,
-            format!("no evidence of shared initialization (p = {p})"),
-        ),
+        );
     }
+    if e.carrying > 0 || e.partial > 0 {
+        return (
+            Verdict::Inconclusive,
+            format!(
+                "{} of {} layers show unit-level correspondence beyond the null and {} more a partial one, short of a decision (p = {p}); heavy retraining or partial reuse can do this",
+                e.carrying, e.matched_layers, e.partial
+            ),
+        );
+    }
+    if significant {
+        // Independent models trained on similar data share structure that aligned weights
+        // reveal (pitfall 14); without unit-level correspondence it says nothing of reuse.
+        return (
+            Verdict::Independent,
+            format!(
+                "weak similarity above the null (p = {p}) with no layer near an inherited unit-level correspondence: the shared structure independent models of similar data show"
+            ),
+        );
+    }
+    (
+        Verdict::Independent,
+        format!("no evidence of shared initialization (p = {p})"),
+    )
 }
 
 /// Embeddings: do held-out shared tokens (not used to fit the alignment) point the same way
