@@ -22,7 +22,7 @@
 # the cached folder also runs on another CPU of the same machine type. They need only
 # system libraries (libc, libstdc++, libgcc_s, libgomp).
 # A cached folder whose three binaries start is trusted: nothing else is done. A build
-# takes 10-20 minutes on 2 cores. It needs cmake >= 3.18, g++ and make: when one is
+# takes 5-15 minutes on 2 cores. It needs cmake >= 3.18, g++ and make: when one is
 # missing and this runs as root, it is installed with apt-get (apt-get update first only
 # when the package lists do not know it). Only pip (PyPI) and apt talk to the network.
 # Environment: DOKJA_CACHE, PYTHON (default python3), DOKJA_BUILD_JOBS (default 2).
