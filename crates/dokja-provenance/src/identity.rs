@@ -170,6 +170,11 @@ pub struct IdentityFinding {
     pub outcome: IdentityOutcome,
     /// Tensor names that differ between paired pieces (first few).
     pub renamed: Vec<(String, String)>,
+    /// Pieces paired by canonical content digest rather than by role (renamed beyond what the
+    /// schema recognizes).
+    pub paired_by_content: usize,
+    #[serde(skip)]
+    paired_keys: Vec<PieceKey>,
     pub dtypes_a: Vec<String>,
     pub dtypes_b: Vec<String>,
 }
@@ -204,6 +209,8 @@ pub fn compare_identity(
         max_relative_rms: 0.0,
         outcome: IdentityOutcome::Different,
         renamed: Vec::new(),
+        paired_by_content: 0,
+        paired_keys: Vec::new(),
         dtypes_a: dtype_names(a.model, pa.values()),
         dtypes_b: dtype_names(b.model, pb.values()),
     };
@@ -213,6 +220,7 @@ pub fn compare_identity(
             continue;
         }
         f.paired += 1;
+        f.paired_keys.push(key.clone());
         let (ta, tb): (&TensorInfo, &TensorInfo) = (
             &a.model.tensors[piece_a.tensor],
             &b.model.tensors[piece_b.tensor],
@@ -233,6 +241,7 @@ pub fn compare_identity(
             }
         }
     }
+    content_pairing(a, b, component, &pa, &pb, &mut f)?;
     let complete = f.paired == f.pieces_a && f.paired == f.pieces_b && f.paired > 0;
     f.outcome = if !complete {
         IdentityOutcome::Different
@@ -257,23 +266,94 @@ fn dtype_names<'a>(m: &Model, pieces: impl Iterator<Item = &'a Piece>) -> Vec<St
     names
 }
 
-/// A digest of a tensor's canonical content: shape and values rounded to bf16 in canonical
-/// row order. Equal for copies stored in any float format or name; reported so that anyone
-/// can check a claimed copy tensor by tensor.
-pub fn canonical_digest(m: &Model, t: &TensorInfo) -> Result<String> {
+/// Pairs the pieces left unpaired by role through their canonical digests, so a copy whose
+/// tensors were renamed to names the schema cannot place is still found. B's unclassified
+/// learned tensors take part; only unpaired pieces are hashed.
+fn content_pairing(
+    a: &ModelSlots<'_>,
+    b: &ModelSlots<'_>,
+    component: Component,
+    pa: &BTreeMap<PieceKey, Piece>,
+    pb: &BTreeMap<PieceKey, Piece>,
+    f: &mut IdentityFinding,
+) -> Result<()> {
+    let paired: std::collections::BTreeSet<&PieceKey> = f.paired_keys.iter().collect();
+    let left_a: Vec<&Piece> = pa
+        .iter()
+        .filter(|(k, _)| !paired.contains(k))
+        .map(|(_, p)| p)
+        .collect();
+    if left_a.is_empty() {
+        return Ok(());
+    }
+    let mut left_b: Vec<Piece> = pb
+        .iter()
+        .filter(|(k, _)| !paired.contains(k))
+        .map(|(_, p)| p.clone())
+        .collect();
+    if component != Component::Unclassified {
+        for (i, (t, c)) in b.model.tensors.iter().zip(&b.classes).enumerate() {
+            if c.learned && c.component == Component::Unclassified {
+                left_b.push(Piece {
+                    tensor: i,
+                    rows: 0..t.n_rows(),
+                    shape: t.shape.clone(),
+                });
+            }
+        }
+    }
+    let mut by_digest = std::collections::HashMap::new();
+    for piece in &left_b {
+        by_digest
+            .entry(piece_digest(b.model, piece)?)
+            .or_insert(piece.clone());
+    }
+    for piece_a in left_a {
+        if let Some(piece_b) = by_digest.remove(&piece_digest(a.model, piece_a)?) {
+            f.paired += 1;
+            f.paired_by_content += 1;
+            // Equal canonical digests: equal values at bf16 precision.
+            f.within_cast += 1;
+            if f.renamed.len() < 8 {
+                f.renamed.push((
+                    a.model.tensors[piece_a.tensor].name.clone(),
+                    b.model.tensors[piece_b.tensor].name.clone(),
+                ));
+            }
+            if piece_b.tensor < b.model.tensors.len()
+                && b.classes[piece_b.tensor].component == Component::Unclassified
+            {
+                // Counted among B's pieces now that it belongs to this component.
+                f.pieces_b += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A digest of a piece's canonical content (a whole tensor, or one expert's rows): shape and
+/// values rounded to bf16 in canonical row order. Equal for copies stored in any float
+/// format, name or GGUF row order.
+pub fn piece_digest(m: &Model, p: &Piece) -> Result<String> {
+    let t = &m.tensors[p.tensor];
     let mut hasher = blake3::Hasher::new();
-    for d in &t.shape {
+    for d in &p.shape {
         hasher.update(&d.to_le_bytes());
     }
-    let mut bytes = Vec::new();
-    m.for_each_chunk(t, CHUNK_ELEMS, |_, values| {
+    let row_len = t.row_len().max(1);
+    let rows_per_chunk = (CHUNK_ELEMS as u64 / row_len).max(1);
+    let (mut buf, mut bytes) = (Vec::new(), Vec::new());
+    let mut r = p.rows.start;
+    while r < p.rows.end {
+        let end = (r + rows_per_chunk).min(p.rows.end);
+        m.read_rows(t, r..end, &mut buf)?;
         bytes.clear();
         bytes.extend(
-            values
-                .iter()
+            buf.iter()
                 .flat_map(|&v| half::bf16::from_f32(v).to_bits().to_le_bytes()),
         );
         hasher.update(&bytes);
-    })?;
+        r = end;
+    }
     Ok(hasher.finalize().to_hex().to_string())
 }

@@ -99,6 +99,21 @@ pub fn pairs() -> Vec<CorpusPair> {
     let mut out = Vec::new();
 
     // Copies in other dtypes, formats and quantizations.
+    let mut renamed = base.clone();
+    renamed.rename(|n| {
+        if n == "model.layers.2.self_attn.q_proj.weight" {
+            "custom_block_2.query_matrix".into()
+        } else {
+            n.to_string()
+        }
+    });
+    out.push(pair(
+        "copy",
+        "one tensor renamed beyond the schema (found by content)",
+        &base,
+        renamed,
+        Expected::Identical,
+    ));
     out.push(pair(
         "copy",
         "same weights, f32",
