@@ -476,7 +476,9 @@ struct Scorer<'a> {
 }
 
 impl Scorer<'_> {
-    fn projection(&mut self, side_b: bool, slot: &Slot) -> Result<Option<Mat>> {
+    /// The projection sketching `slot`'s units: the alignment's for residual-width matrices,
+    /// else a private one shared by both sides for that width.
+    fn projection(&mut self, side_b: bool, slot: &Slot) -> Result<&Mat> {
         let width = slot.units_by_width().1;
         let residual_width = if side_b {
             self.residual_widths.1
@@ -487,7 +489,7 @@ impl Scorer<'_> {
             && width == residual_width
             && let Some((ga, gb)) = &self.residual
         {
-            return Ok(Some(if side_b { gb.clone() } else { ga.clone() }));
+            return Ok(if side_b { gb } else { ga });
         }
         // Private bases (and widths the alignment does not cover) are compared in stored
         // order with the same projection on both sides.
@@ -503,21 +505,20 @@ impl Scorer<'_> {
             };
             self.private.insert(width, g);
         }
-        Ok(Some(self.private[&width].clone()))
+        Ok(&self.private[&width])
     }
 
-    fn sketch(&mut self, side_b: bool, index: usize) -> Result<Option<&Sketch>> {
+    /// Reads and sketches a slot once; later calls find it in the cache.
+    fn ensure_sketch(&mut self, side_b: bool, index: usize) -> Result<()> {
         if !self.cache.contains_key(&(side_b, index)) {
             let slot = if side_b {
                 &self.slots_b[index]
             } else {
                 &self.slots_a[index]
             };
-            let Some(g) = self.projection(side_b, slot)? else {
-                return Ok(None);
-            };
             let model = if side_b { self.sb.model } else { self.sa.model };
-            let s = sketch(model, slot, &g)?;
+            let g = self.projection(side_b, slot)?;
+            let s = sketch(model, slot, g)?;
             self.cache.insert((side_b, index), s);
             if let Some(progress) = &self.opts.progress {
                 progress(crate::Progress {
@@ -527,7 +528,7 @@ impl Scorer<'_> {
                 });
             }
         }
-        Ok(self.cache.get(&(side_b, index)))
+        Ok(())
     }
 
     /// Score between the slots of one kind at one layer of A and one layer of B: one pair,
@@ -557,21 +558,24 @@ impl Scorer<'_> {
                     });
                     continue;
                 }
-                let Some(sk_a) = self.sketch(false, ia)?.map(|s| s.units.clone()) else {
-                    return Ok(None);
-                };
-                let Some(sk_b) = self.sketch(true, ib)?.map(|s| s.units.clone()) else {
-                    return Ok(None);
-                };
-                if sk_a.cols() != sk_b.cols() {
+                self.ensure_sketch(false, ia)?;
+                self.ensure_sketch(true, ib)?;
+                let (sk_a, sk_b) = (&self.cache[&(false, ia)], &self.cache[&(true, ib)]);
+                if sk_a.units.cols() != sk_b.units.cols() {
                     return Ok(None);
                 }
+                let permuted;
                 let sk_b = match permute {
-                    Some(seed) => permute_columns(&sk_b, seed),
+                    Some(seed) => {
+                        permuted = Sketch {
+                            units: permute_columns(&sk_b.units, seed),
+                        };
+                        &permuted
+                    }
                     None => sk_b,
                 };
-                let qs = queries(sk_a.rows(), q, self.opts.seed ^ ia as u64);
-                let s = score(&Sketch { units: sk_a }, &Sketch { units: sk_b }, &qs)?;
+                let qs = queries(sk_a.units.rows(), q, self.opts.seed ^ ia as u64);
+                let s = score(sk_a, sk_b, &qs)?;
                 scores.push(PairScore {
                     best: s.median_best,
                     same_index: s.same_index,
@@ -715,8 +719,6 @@ fn unit_evidence(
     let dense_b = slots_b
         .iter()
         .any(|s| s.kind == Kind::Gate && s.expert.is_none());
-    // Dense MLPs and routed experts share kinds, so upcycled experts meet their dense parent.
-    let kinds: BTreeSet<(Kind, bool)> = kinds;
 
     let mut per_layer: BTreeMap<(u32, u32), Vec<KindScore>> = BTreeMap::new();
     let mut per_layer_logp: BTreeMap<(u32, u32), Vec<LogP>> = BTreeMap::new();
