@@ -105,10 +105,12 @@ fn render(c: &Comparison) -> String {
                 .iter()
                 .filter(|l| l.carries_evidence)
                 .map(|l| {
+                    let name =
+                        |x: Option<u32>| x.map_or("outside layers".to_string(), |n| n.to_string());
                     if l.layer_a == l.layer_b {
-                        l.layer_a.to_string()
+                        name(l.layer_a)
                     } else {
-                        format!("{}->{}", l.layer_a, l.layer_b)
+                        format!("{}->{}", name(l.layer_a), name(l.layer_b))
                     }
                 })
                 .collect();

@@ -24,6 +24,8 @@ const EXPERT_QUERIES: usize = 64;
 const MAX_EXPERT_PAIRS: usize = 4096;
 /// Fewer null values than this cannot calibrate a kind.
 const MIN_NULL: usize = 3;
+/// The group of matrices that belong to no layer; it corresponds only to itself.
+const GLOBAL_LAYER: u32 = u32::MAX;
 
 pub fn compare(a: &Model, b: &Model, opts: &CompareOptions) -> Result<Comparison> {
     let sa = ModelSlots::of(a);
@@ -451,11 +453,10 @@ fn groups(slots: &[Slot]) -> BTreeMap<GroupKey, Vec<usize>> {
         if matches!(s.kind, Kind::PatchEmbedding | Kind::PositionEmbedding) {
             continue;
         }
-        if let Some(layer) = s.layer {
-            g.entry((s.kind, s.shared_expert, layer))
-                .or_default()
-                .push(i);
-        }
+        // Matrices outside any layer (projectors, tower-level heads) form one group of their own.
+        g.entry((s.kind, s.shared_expert, s.layer.unwrap_or(GLOBAL_LAYER)))
+            .or_default()
+            .push(i);
     }
     g
 }
@@ -819,8 +820,8 @@ fn unit_evidence(
         partial += usize::from(!carries && median_excess >= EFFECT_MARGIN / 2.0);
         layer_logps.push(logp);
         layers.push(LayerEvidence {
-            layer_a: la,
-            layer_b: lb,
+            layer_a: (la != GLOBAL_LAYER).then_some(la),
+            layer_b: (lb != GLOBAL_LAYER).then_some(lb),
             kinds,
             log10_p: logp.log10(),
             median_excess,
@@ -878,8 +879,24 @@ fn map_layers(
     layers_b: &BTreeSet<u32>,
     kinds: &BTreeSet<(Kind, bool)>,
 ) -> Result<Vec<(u32, u32)>> {
-    let la: Vec<u32> = layers_a.iter().copied().collect();
-    let lb: Vec<u32> = layers_b.iter().copied().collect();
+    let mut pairs = map_numbered_layers(scorer, ga, gb, layers_a, layers_b, kinds)?;
+    if layers_a.contains(&GLOBAL_LAYER) && layers_b.contains(&GLOBAL_LAYER) {
+        pairs.push((GLOBAL_LAYER, GLOBAL_LAYER));
+    }
+    Ok(pairs)
+}
+
+fn map_numbered_layers(
+    scorer: &mut Scorer<'_>,
+    ga: &BTreeMap<GroupKey, Vec<usize>>,
+    gb: &BTreeMap<GroupKey, Vec<usize>>,
+    layers_a: &BTreeSet<u32>,
+    layers_b: &BTreeSet<u32>,
+    kinds: &BTreeSet<(Kind, bool)>,
+) -> Result<Vec<(u32, u32)>> {
+    let numbered = |l: &&u32| **l != GLOBAL_LAYER;
+    let la: Vec<u32> = layers_a.iter().filter(numbered).copied().collect();
+    let lb: Vec<u32> = layers_b.iter().filter(numbered).copied().collect();
     if la.len() == lb.len() {
         return Ok(la.into_iter().zip(lb).collect());
     }
@@ -950,6 +967,8 @@ fn kind_null(
     for &(la, lb) in layer_map {
         for &other in layers_b {
             if other != lb
+                && la != GLOBAL_LAYER
+                && other != GLOBAL_LAYER
                 && ga.contains_key(&(kind, shared, la))
                 && gb.contains_key(&(kind, shared, other))
             {

@@ -91,8 +91,9 @@ pub struct Statistic {
 /// Evidence from one pair of matched layers.
 #[derive(Clone, Debug, Serialize)]
 pub struct LayerEvidence {
-    pub layer_a: u32,
-    pub layer_b: u32,
+    /// None for matrices outside any layer (projectors, tower-level heads).
+    pub layer_a: Option<u32>,
+    pub layer_b: Option<u32>,
     /// Per matrix kind: (kind, best-partner cosine median, excess over the null's maximum).
     pub kinds: Vec<KindScore>,
     pub log10_p: f64,

@@ -319,6 +319,14 @@ pub fn pairs() -> Vec<CorpusPair> {
         Expected::VisionCopied,
     ));
 
+    out.push(pair(
+        "fine-tune",
+        "vision-language model fine-tuned (tower, projector and language model)",
+        &donor,
+        fine_tune(&donor, 0.1, 8, 37),
+        Expected::Derived,
+    ));
+
     // Independent pairs, including the traps.
     for seed in [2, 3, 4] {
         out.push(pair(
