@@ -173,6 +173,9 @@ pub struct IdentityFinding {
     /// Pieces paired by canonical content digest rather than by role (renamed beyond what the
     /// schema recognizes).
     pub paired_by_content: usize,
+    /// True when the check stopped at the first piece that is not a copy: the counts above
+    /// then cover the pieces examined so far.
+    pub stopped_at_first_difference: bool,
     #[serde(skip)]
     paired_keys: Vec<PieceKey>,
     pub dtypes_a: Vec<String>,
@@ -210,6 +213,7 @@ pub fn compare_identity(
         outcome: IdentityOutcome::Different,
         renamed: Vec::new(),
         paired_by_content: 0,
+        stopped_at_first_difference: false,
         paired_keys: Vec::new(),
         dtypes_a: dtype_names(a.model, pa.values()),
         dtypes_b: dtype_names(b.model, pb.values()),
@@ -239,6 +243,11 @@ pub fn compare_identity(
             } else {
                 f.within_cast += 1;
             }
+        } else {
+            // One piece that is not a copy settles the outcome; reading the rest would only
+            // repeat the I/O the statistics are about to do.
+            f.stopped_at_first_difference = true;
+            return Ok(f);
         }
     }
     content_pairing(a, b, component, &pa, &pb, &mut f)?;
