@@ -21,6 +21,9 @@ pub enum Command {
     /// Decide, per component, whether B's weights are identical to, derived from, or
     /// independent of A's (or say why the evidence is inconclusive).
     Compare(CompareArgs),
+    /// Write a compact, deterministic fingerprint of a model: what `compare` and `audit` need
+    /// of it, without its weights.
+    Fingerprint(FingerprintArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -51,8 +54,8 @@ impl ReadArgs {
 
 #[derive(Args)]
 pub struct InspectArgs {
-    /// A model file (.safetensors, .gguf), a shard index (model.safetensors.index.json) or a
-    /// Hugging Face model folder.
+    /// A model file (.safetensors, .gguf), a shard index (model.safetensors.index.json), a
+    /// Hugging Face model folder, or a dokja fingerprint (.dfp).
     pub path: PathBuf,
     /// List every tensor with its canonical name, role, shape and dtype.
     #[arg(long)]
@@ -65,15 +68,34 @@ pub struct InspectArgs {
 
 #[derive(Args)]
 pub struct CompareArgs {
-    /// The reference model (file, folder or shard index).
+    /// The reference model (file, folder or shard index) or its fingerprint (.dfp).
     pub a: PathBuf,
-    /// The model under question.
+    /// The model under question, or its fingerprint.
     pub b: PathBuf,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
     /// Seed for sketches, query sampling and nulls (results are deterministic per seed).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+#[derive(Args)]
+pub struct FingerprintArgs {
+    /// The model (file, folder or shard index).
+    pub model: PathBuf,
+    /// Where to write the fingerprint (conventionally NAME.dfp).
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Seed for sketches and samples; comparisons with this fingerprint use the same.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,

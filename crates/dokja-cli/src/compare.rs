@@ -2,21 +2,21 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use dokja_formats::Model;
 use dokja_provenance::{CompareOptions, Comparison, Progress};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::Arc;
 
 use crate::cli::{CompareArgs, OutputFormat};
+use crate::open::open_model_or_fingerprint;
 
 pub fn run(args: CompareArgs) -> Result<ExitCode> {
-    let open = |p: &std::path::Path| {
-        Model::open(p, args.read.open_options())
-            .with_context(|| format!("cannot open {}", p.display()))
-    };
-    let a = open(&args.a)?;
-    let b = open(&args.b)?;
+    let a = open_model_or_fingerprint(&args.a, &args.read)?;
+    let b = open_model_or_fingerprint(&args.b, &args.read)?;
     let mut options = CompareOptions::default();
+    // A fingerprint fixes the seed it was made with.
+    if let Some(f) = a.fingerprint().or(b.fingerprint()) {
+        options.seed = f.params().seed;
+    }
     if let Some(seed) = args.seed {
         options.seed = seed;
     }
@@ -39,7 +39,8 @@ pub fn run(args: CompareArgs) -> Result<ExitCode> {
         progress_bar.set_position(p.done);
         progress_bar.set_message(p.component.to_string());
     }));
-    let result = dokja_provenance::compare(&a, &b, &options).context("comparison failed");
+    let result = dokja_provenance::compare_subjects(a.subject(), b.subject(), &options)
+        .context("comparison failed");
     bar.finish_and_clear();
     let result = result?;
     match args.format {

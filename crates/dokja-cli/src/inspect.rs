@@ -1,17 +1,16 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use dokja_formats::Model;
+use anyhow::Result;
 use dokja_inspect::{InspectOptions, Inspection, LmHead};
 
 use crate::cli::{InspectArgs, OutputFormat};
 
 pub fn run(args: InspectArgs) -> Result<ExitCode> {
-    let model = Model::open(&args.path, args.read.open_options())
-        .with_context(|| format!("cannot open {}", args.path.display()))?;
+    // A fingerprint describes its model too (every header fact, no weights).
+    let opened = crate::open::open_model_or_fingerprint(&args.path, &args.read)?;
     let report = dokja_inspect::inspect(
-        &model,
+        opened.subject().model(),
         InspectOptions {
             list_tensors: args.tensors,
         },

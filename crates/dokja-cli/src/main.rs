@@ -11,13 +11,16 @@ use clap::Parser;
 
 mod cli;
 mod compare;
+mod fingerprint;
 mod inspect;
+mod open;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     let result = match args.command {
         cli::Command::Inspect(a) => inspect::run(a),
         cli::Command::Compare(a) => compare::run(a),
+        cli::Command::Fingerprint(a) => fingerprint::run(a),
     };
     match result {
         Ok(code) => code,

@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{FormatError, Result};
 use crate::tokenizer::{Tokenizer, read};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Licence {
     /// Short identifier as declared (e.g. "apache-2.0", "gemma", "llama3.1"), lower-cased.
     pub id: Option<String>,
@@ -18,7 +18,7 @@ pub struct Licence {
     pub source: String,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Sidecars {
     /// The folder the sidecars were looked for in.
     pub folder: Option<PathBuf>,

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::dtype::{Dtype, decode_into};
 use crate::error::{FormatError, Result};
@@ -18,7 +18,7 @@ use crate::hf::Sidecars;
 use crate::source::{ModelFile, ReadMode};
 
 /// How canonical rows map to stored rows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RowOrder {
     /// Stored in canonical order.
     Identity,
@@ -56,7 +56,7 @@ impl RowOrder {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TensorInfo {
     /// Hugging Face-style name (GGUF names are translated), used by the schema.
     pub name: String,
@@ -90,7 +90,7 @@ impl TensorInfo {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WeightsFormat {
     Safetensors,
@@ -142,8 +142,35 @@ impl Model {
         crate::open::open_model(path, options)
     }
 
-    pub fn file_of(&self, t: &TensorInfo) -> &ModelFile {
-        &self.files[t.file]
+    /// The file holding `t`'s data; an error for a model that carries no data (the skeleton
+    /// of a fingerprint) rather than a panic.
+    pub fn file_of(&self, t: &TensorInfo) -> Result<&ModelFile> {
+        self.files
+            .get(t.file)
+            .ok_or_else(|| FormatError::BadTensor {
+                path: self.path.clone(),
+                tensor: t.name.clone(),
+                fault: "no weights are available for this tensor (a fingerprint holds none)".into(),
+            })
+    }
+
+    /// A model description without data: what a fingerprint keeps of the model it was made
+    /// from. Every read fails with a clear error.
+    pub fn skeleton(
+        path: PathBuf,
+        format: WeightsFormat,
+        tensors: Vec<TensorInfo>,
+        metadata: Metadata,
+        sidecars: Sidecars,
+    ) -> Model {
+        Model {
+            path,
+            format,
+            files: Vec::new(),
+            tensors,
+            metadata,
+            sidecars,
+        }
     }
 
     pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
@@ -152,7 +179,7 @@ impl Model {
 
     /// The stored bytes of a tensor (borrowed from the map where possible).
     pub fn raw_bytes(&self, t: &TensorInfo) -> Result<Cow<'_, [u8]>> {
-        let file = self.file_of(t);
+        let file = self.file_of(t)?;
         file.bytes(
             t.offset,
             usize_len(file, t.byte_len)?,
@@ -164,7 +191,7 @@ impl Model {
     /// Decodes canonical rows `rows` of `t` into `out` (cleared first), undoing any stored
     /// row permutation. Fails on non-finite values.
     pub fn read_rows(&self, t: &TensorInfo, rows: Range<u64>, out: &mut Vec<f32>) -> Result<()> {
-        let file = self.file_of(t);
+        let file = self.file_of(t)?;
         let n_rows = t.n_rows();
         if rows.start > rows.end || rows.end > n_rows {
             return Err(FormatError::BadTensor {

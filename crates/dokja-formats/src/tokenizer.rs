@@ -3,9 +3,9 @@
 //! the vocabulary by id plus a normalized form in which byte-level BPE's "Ġ" and
 //! SentencePiece's "▁" both mean a space.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenizerKind {
     /// GPT-2 style byte-level BPE (Ġ for space).
@@ -32,13 +32,13 @@ impl TokenizerKind {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpecialToken {
     pub id: u32,
     pub content: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Tokenizer {
     pub kind: TokenizerKind,
     /// Token strings by id; ids the file leaves unassigned are empty strings.

@@ -15,6 +15,7 @@ use dokja_stats::procrustes::{orthogonal_procrustes, signed_permutation_alignmen
 use serde::Serialize;
 
 use crate::Result;
+use crate::subject::Subject;
 
 /// A signed permutation whose matched anchor columns correlate this well (median |r|) is
 /// inherited: independent bases give |r| of order 1/sqrt(anchors), and a rotation spreads
@@ -184,37 +185,58 @@ impl Alignment {
     }
 
     /// G_A and G_B: projections of A's and B's residual widths into one k-dimensional
-    /// sketch space (exact coordinates when the aligned width is at most `k`).
-    pub fn projections(&self, k: usize, seed: u64) -> Result<(Mat, Mat)> {
+    /// sketch space. The query side keeps its canonical projection (see
+    /// [`crate::units::canonical_projection`]); the other side's is that projection carried
+    /// into its own basis by the alignment.
+    pub fn projections(&self, k: usize, seed: u64, query_is_a: bool) -> Result<(Mat, Mat)> {
         let (wa, wb) = (self.summary.width_a, self.summary.width_b);
-        let aligned = self.aligned_dims();
-        let exact = aligned <= k;
-        let dim = if exact { aligned } else { k };
-        // Row i of `g` is the sketch of aligned coordinate i.
-        let g = if exact {
-            Mat::identity(aligned)
-        } else {
-            dokja_stats::random::gaussian_projection(seed, aligned, k)?
-        };
-        match &self.rotation {
-            Some(r) => {
-                // A's coordinates are the aligned ones; a row w of B in B's basis acts as
-                // w R^T in A's (X_A R ~ X_B), so its sketch is w (R^T G).
-                let gb = r.transpose().matmul(&g)?;
-                Ok((g, gb))
-            }
+        let (wq, wp) = if query_is_a { (wa, wb) } else { (wb, wa) };
+        let omega = crate::units::canonical_projection(wq, k, seed)?;
+        let carried = match &self.rotation {
+            // X_A R ~ X_B: a row w of B acts in A's basis as w R^T, a row of A in B's as w R.
+            Some(r) if query_is_a => r.transpose().matmul(&omega)?,
+            Some(r) => r.matmul(&omega)?,
             None => {
-                let mut ga = Mat::zeros(wa, dim);
-                let mut gb = Mat::zeros(wb, dim);
+                let mut g = Mat::zeros(wp, omega.cols());
                 for (i, (&ca, &cb)) in self.cols_a.iter().zip(&self.cols_b).enumerate() {
-                    ga.row_mut(ca).copy_from_slice(g.row(i));
+                    let (cq, cp) = if query_is_a { (ca, cb) } else { (cb, ca) };
                     let s = self.signs[i];
-                    for (dst, &v) in gb.row_mut(cb).iter_mut().zip(g.row(i)) {
+                    for (dst, &v) in g.row_mut(cp).iter_mut().zip(omega.row(cq)) {
                         *dst = s * v;
                     }
                 }
-                Ok((ga, gb))
+                g
             }
+        };
+        Ok(if query_is_a {
+            (omega, carried)
+        } else {
+            (carried, omega)
+        })
+    }
+
+    /// Whether B's basis is A's in stored order (no permutation, sign flip or rotation): then
+    /// both sides' canonical projections agree and two fingerprints can be compared unit by
+    /// unit.
+    pub fn is_stored_order(&self) -> bool {
+        let s = &self.summary;
+        s.width_a == s.width_b
+            && self.rotation.is_none()
+            && s.aligned_dims == s.width_a
+            && self.cols_a.iter().zip(&self.cols_b).all(|(a, b)| a == b)
+            && self.signs.iter().all(|&x| x > 0.0)
+    }
+
+    /// Whether the anchors show B's residual basis to be A's, transformed: a signed
+    /// permutation or a rotation that explains held-out anchors well.
+    pub fn shows_inherited_basis(&self) -> bool {
+        let s = &self.summary;
+        match s.kind {
+            AlignmentKind::SignedPermutation => {
+                s.permutation_fit.is_some_and(|f| f >= PERMUTATION_FIT_MIN)
+            }
+            AlignmentKind::Rotation => s.rotation_fit.is_some_and(|f| f >= 0.5),
+            _ => false,
         }
     }
 }
@@ -245,23 +267,30 @@ pub(crate) fn median(v: &mut [f64]) -> f64 {
 /// (normalized, so byte-level "Ġthe" meets SentencePiece "▁the"), special tokens excluded,
 /// in A's id order (frequent tokens first in BPE vocabularies), at most `max` of them.
 pub fn token_anchors(
-    a: &Model,
-    ea: &TensorInfo,
-    b: &Model,
-    eb: &TensorInfo,
+    a: Subject<'_>,
+    ea: usize,
+    b: Subject<'_>,
+    eb: usize,
     max: usize,
 ) -> Result<Option<Anchors>> {
-    let (Some(ta), Some(tb)) = (a.sidecars.tokenizer.as_ref(), b.sidecars.tokenizer.as_ref())
-    else {
+    let (ma, mb) = (a.model(), b.model());
+    let (Some(ta), Some(tb)) = (
+        ma.sidecars.tokenizer.as_ref(),
+        mb.sidecars.tokenizer.as_ref(),
+    ) else {
         return Ok(None);
     };
+    let (rows_a, rows_b) = (ma.tensors[ea].shape[0], mb.tensors[eb].shape[0]);
     let special_a: std::collections::HashSet<u32> =
         ta.special_tokens.iter().map(|s| s.id).collect();
     let special_b: std::collections::HashSet<u32> =
         tb.special_tokens.iter().map(|s| s.id).collect();
     let mut index_b = std::collections::HashMap::with_capacity(tb.vocab.len());
     for id in 0..tb.vocab.len() {
-        if special_b.contains(&(id as u32)) || (id as u64) >= eb.shape[0] || tb.vocab[id].is_empty()
+        if special_b.contains(&(id as u32))
+            || (id as u64) >= rows_b
+            || tb.vocab[id].is_empty()
+            || !b.has_anchor(eb, id as u64)
         {
             continue;
         }
@@ -274,7 +303,10 @@ pub fn token_anchors(
         if pairs.len() >= max {
             break;
         }
-        if special_a.contains(&(id as u32)) || (id as u64) >= ea.shape[0] || ta.vocab[id].is_empty()
+        if special_a.contains(&(id as u32))
+            || (id as u64) >= rows_a
+            || ta.vocab[id].is_empty()
+            || !a.has_anchor(ea, id as u64)
         {
             continue;
         }
@@ -285,10 +317,12 @@ pub fn token_anchors(
     if pairs.len() < MIN_ANCHORS {
         return Ok(None);
     }
+    let ids_a: Vec<u64> = pairs.iter().map(|p| p.0).collect();
+    let ids_b: Vec<u64> = pairs.iter().map(|p| p.1).collect();
     Ok(Some(Anchors {
         source: format!("embeddings of {} shared token strings", pairs.len()),
-        a: gather_rows(a, ea, pairs.iter().map(|p| p.0))?,
-        b: gather_rows(b, eb, pairs.iter().map(|p| p.1))?,
+        a: a.anchor_rows(ea, &ids_a)?,
+        b: b.anchor_rows(eb, &ids_b)?,
     }))
 }
 

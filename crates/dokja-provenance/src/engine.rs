@@ -9,17 +9,16 @@ use dokja_schema::Component;
 use dokja_stats::Mat;
 use dokja_stats::pvalue::{LogP, cauchy_combination, gaussian_tail};
 
-use crate::align::{Alignment, AlignmentKind, Anchors, gather_rows, median, token_anchors};
+use crate::align::{Alignment, AlignmentKind, Anchors, median, token_anchors};
 use crate::identity::{IdentityOutcome, compare_identity};
 use crate::report::*;
 use crate::slots::{Kind, ModelSlots, Orientation, Slot};
-use crate::units::{Sketch, queries, score, sketch};
-use crate::{ALPHA, CompareOptions, EFFECT_MARGIN, EMBEDDING_EFFECT_MARGIN, Result};
+use crate::subject::{EXPERT_QUERIES, Subject};
+use crate::units::{PartnerSketch, QuerySketch, canonical_projection, score};
+use crate::{CompareOptions, EFFECT_MARGIN, EMBEDDING_EFFECT_MARGIN, Result};
 
 /// Null replicates whose unit correspondence is destroyed by permuting B's sketch columns.
 const SURROGATES: usize = 8;
-/// Query units per expert pair when experts must be matched.
-const EXPERT_QUERIES: usize = 64;
 /// Expert pairs scored per layer before falling back to matching experts by index.
 const MAX_EXPERT_PAIRS: usize = 4096;
 /// Fewer null values than this cannot calibrate a kind.
@@ -28,8 +27,31 @@ const MIN_NULL: usize = 3;
 const GLOBAL_LAYER: u32 = u32::MAX;
 
 pub fn compare(a: &Model, b: &Model, opts: &CompareOptions) -> Result<Comparison> {
-    let sa = ModelSlots::of(a);
-    let sb = ModelSlots::of(b);
+    compare_subjects(Subject::Weights(a), Subject::Weights(b), opts)
+}
+
+/// Compares two models, either of which may be a fingerprint. A fingerprint fixes the seed
+/// and sketch parameters: `opts` must agree with them.
+pub fn compare_subjects(
+    a: Subject<'_>,
+    b: Subject<'_>,
+    opts: &CompareOptions,
+) -> Result<Comparison> {
+    for f in [a.fingerprint(), b.fingerprint()].into_iter().flatten() {
+        let want = crate::fingerprint::Params::of(opts);
+        if f.params() != &want {
+            return Err(crate::ProvenanceError::Mismatch(format!(
+                "{} was made with seed {} / sketch {} / {} query units; compare with the same (--seed {})",
+                f.origin,
+                f.params().seed,
+                f.params().sketch_dim,
+                f.params().query_units,
+                f.params().seed
+            )));
+        }
+    }
+    let sa = ModelSlots::of_subject(a);
+    let sb = ModelSlots::of_subject(b);
     let ca: BTreeSet<Component> = sa
         .components
         .keys()
@@ -55,13 +77,16 @@ pub fn compare(a: &Model, b: &Model, opts: &CompareOptions) -> Result<Comparison
         .collect();
     // Bonferroni over the weight components tested (embeddings counted as one more).
     let tests = compared.len() + usize::from(compared.contains(&Component::LanguageModel));
-    let alpha = ALPHA / tests.max(1) as f64;
+    let alpha = opts.alpha / tests.max(1) as f64;
 
     let mut components = Vec::new();
     for &component in &compared {
         components.extend(compare_component(&sa, &sb, component, opts, alpha)?);
     }
-    if let (Some(ta), Some(tb)) = (a.sidecars.tokenizer.as_ref(), b.sidecars.tokenizer.as_ref()) {
+    if let (Some(ta), Some(tb)) = (
+        sa.model.sidecars.tokenizer.as_ref(),
+        sb.model.sidecars.tokenizer.as_ref(),
+    ) {
         let f = crate::tokenizer::compare(ta, tb);
         components.push(ComponentReport {
             component: "tokenizer".into(),
@@ -113,7 +138,7 @@ pub fn compare(a: &Model, b: &Model, opts: &CompareOptions) -> Result<Comparison
             sketch_dim: opts.sketch_dim,
             query_units: opts.query_units,
             max_null_pairs: opts.max_null_pairs,
-            alpha: ALPHA,
+            alpha: opts.alpha,
             effect_margin: EFFECT_MARGIN,
             embedding_effect_margin: EMBEDDING_EFFECT_MARGIN,
             permutation_fit_min: crate::align::PERMUTATION_FIT_MIN,
@@ -151,6 +176,7 @@ fn model_ref(s: &ModelSlots<'_>) -> ModelRef {
     ModelRef {
         path: s.model.path.display().to_string(),
         format: s.model.format.name(),
+        fingerprint: s.subject.fingerprint().map(|f| f.digest.clone()),
         family: s.family.display_name().to_string(),
         tensors: s.model.tensors.len(),
         parameters: s
@@ -186,7 +212,7 @@ fn compare_component(
     alpha: f64,
 ) -> Result<Vec<ComponentReport>> {
     let name = component.as_str();
-    let identity = compare_identity(sa, sb, component)?;
+    let identity = compare_identity(sa, sb, component, opts.seed)?;
     let mut transformations = identity_transformations(&identity);
     let is_lm = component == Component::LanguageModel;
     let has_embeddings = is_lm
@@ -242,7 +268,44 @@ fn compare_component(
     }
 
     let alignment = component_alignment(sa, sb, component, opts)?;
-    let evidence = unit_evidence(sa, sb, component, &alignment, opts)?;
+    // Two fingerprints hold each side's units under its own canonical projection, which the
+    // statistics can relate only when B's basis is A's in stored order.
+    let both_fingerprints = sa.subject.is_fingerprint() && sb.subject.is_fingerprint();
+    let stored_order;
+    let unit_alignment = if both_fingerprints && !alignment.is_stored_order() {
+        let (wa, wb) = (alignment.summary.width_a, alignment.summary.width_b);
+        if alignment.shows_inherited_basis() || wa != wb {
+            let (verdict, reason) = if alignment.shows_inherited_basis() {
+                (
+                    Verdict::Inconclusive,
+                    "the anchors show B's residual basis to be A's, transformed; two fingerprints cannot follow the transformation unit by unit: compare a fingerprint against the other model's weights".to_string(),
+                )
+            } else {
+                (
+                    Verdict::Independent,
+                    format!(
+                        "the residual bases share no structure (widths {wa} and {wb}, anchors fit no inherited basis) and two fingerprints cannot relate units across different widths; compare against either model's weights for the unit-level test"
+                    ),
+                )
+            };
+            let mut out = Vec::new();
+            if has_embeddings && alignment.held_out.is_some() {
+                out.push(embeddings_report(&alignment, verdict, opts, alpha)?);
+            }
+            let mut r = report(name, verdict, reason);
+            r.identity = Some(identity);
+            r.alignment = Some(alignment.summary.clone());
+            out.insert(0, r);
+            return Ok(out);
+        }
+        // No inherited basis: test the stored order, which any independent pair passes and a
+        // copy with retrained embeddings fails.
+        stored_order = Alignment::identity(wa);
+        &stored_order
+    } else {
+        &alignment
+    };
+    let evidence = unit_evidence(sa, sb, component, unit_alignment, opts)?;
     let (verdict, reason) = decide(&evidence, alpha);
     transformations.extend(evidence.transformations.iter().cloned());
     match alignment.summary.kind {
@@ -333,13 +396,9 @@ fn component_alignment(
                 ca.token_embedding.or(ca.lm_head),
                 cb.token_embedding.or(cb.lm_head),
             ) {
-                (Some(ea), Some(eb)) => token_anchors(
-                    sa.model,
-                    &sa.model.tensors[ea],
-                    sb.model,
-                    &sb.model.tensors[eb],
-                    opts.max_anchors,
-                )?,
+                (Some(ea), Some(eb)) => {
+                    token_anchors(sa.subject, ea, sb.subject, eb, opts.max_anchors)?
+                }
                 _ => None,
             }
         }
@@ -367,29 +426,30 @@ fn encoder_anchors(
         s.components[&component]
             .matrices
             .iter()
-            .find(|m| m.kind == kind)
-            .cloned()
+            .enumerate()
+            .find(|(_, m)| m.kind == kind)
+            .map(|(i, m)| (i, m.clone()))
     };
     let mut parts_a = Vec::new();
     let mut parts_b = Vec::new();
     let mut sources = Vec::new();
-    if let (Some(pa), Some(pb)) = (
+    if let (Some((ia, pa)), Some((ib, pb))) = (
         find(sa, Kind::PatchEmbedding),
         find(sb, Kind::PatchEmbedding),
     ) && pa.stored.1 == pb.stored.1
     {
         // Stored [residual, pixels]: the pixels are the anchors.
-        parts_a.push(read_slot(sa.model, &pa)?.transpose());
-        parts_b.push(read_slot(sb.model, &pb)?.transpose());
+        parts_a.push(sa.subject.matrix(component, ia, &pa)?.transpose());
+        parts_b.push(sb.subject.matrix(component, ib, &pb)?.transpose());
         sources.push(format!("{} patch pixels", pa.stored.1));
     }
-    if let (Some(pa), Some(pb)) = (
+    if let (Some((ia, pa)), Some((ib, pb))) = (
         find(sa, Kind::PositionEmbedding),
         find(sb, Kind::PositionEmbedding),
     ) && pa.stored.0 == pb.stored.0
     {
-        parts_a.push(read_slot(sa.model, &pa)?);
-        parts_b.push(read_slot(sb.model, &pb)?);
+        parts_a.push(sa.subject.matrix(component, ia, &pa)?);
+        parts_b.push(sb.subject.matrix(component, ib, &pb)?);
         sources.push(format!("{} positions", pa.stored.0));
     }
     let (Some(a), Some(b)) = (vstack(&parts_a)?, vstack(&parts_b)?) else {
@@ -403,16 +463,6 @@ fn encoder_anchors(
         a,
         b,
     }))
-}
-
-fn read_slot(m: &Model, slot: &Slot) -> Result<Mat> {
-    let t = &m.tensors[slot.tensor];
-    let rows = gather_rows(m, t, slot.rows.clone())?;
-    Ok(Mat::from_vec(
-        slot.stored.0,
-        slot.stored.1,
-        rows.into_vec(),
-    )?)
 }
 
 fn vstack(parts: &[Mat]) -> Result<Option<Mat>> {
@@ -445,10 +495,14 @@ struct Evidence {
 
 type GroupKey = (Kind, bool, u32);
 
-/// Slots grouped by (kind, shared expert, layer).
-fn groups(slots: &[Slot]) -> BTreeMap<GroupKey, Vec<usize>> {
+/// Slots grouped by (kind, shared expert, layer); slots a fingerprint did not keep are left
+/// out.
+fn groups(slots: &[Slot], available: impl Fn(usize) -> bool) -> BTreeMap<GroupKey, Vec<usize>> {
     let mut g: BTreeMap<GroupKey, Vec<usize>> = BTreeMap::new();
     for (i, s) in slots.iter().enumerate() {
+        if !available(i) {
+            continue;
+        }
         // Patch and position embeddings serve as anchors: their fit is not independent evidence.
         if matches!(s.kind, Kind::PatchEmbedding | Kind::PositionEmbedding) {
             continue;
@@ -464,24 +518,30 @@ fn groups(slots: &[Slot]) -> BTreeMap<GroupKey, Vec<usize>> {
 struct Scorer<'a> {
     sa: &'a ModelSlots<'a>,
     sb: &'a ModelSlots<'a>,
+    component: Component,
     slots_a: &'a [Slot],
     slots_b: &'a [Slot],
-    /// Projections per (side, orientation class, width).
+    /// Which side contributes query units (the other contributes all its units). A
+    /// fingerprint can only be the query side unless both are fingerprints.
+    query_is_a: bool,
+    /// (G_A, G_B): the query side's canonical projection and its image on the other side.
     residual: Option<(Mat, Mat)>,
     residual_widths: (usize, usize),
     private: HashMap<usize, Mat>,
-    cache: HashMap<(bool, usize), Sketch>,
+    queries: HashMap<usize, QuerySketch>,
+    partners: HashMap<usize, PartnerSketch>,
     opts: &'a CompareOptions,
-    component: &'static str,
     total_slots: u64,
+    done_slots: u64,
 }
 
 impl Scorer<'_> {
-    /// The projection sketching `slot`'s units: the alignment's for residual-width matrices,
-    /// else a private one shared by both sides for that width.
-    fn projection(&mut self, side_b: bool, slot: &Slot) -> Result<&Mat> {
+    /// The projection that sketches a partner-side slot's units: the alignment's image of the
+    /// query side's canonical projection for residual-width matrices, else the canonical
+    /// projection of the slot's width (private bases are compared in stored order).
+    fn partner_projection(&mut self, slot: &Slot) -> Result<&Mat> {
         let width = slot.units_by_width().1;
-        let residual_width = if side_b {
+        let residual_width = if self.query_is_a {
             self.residual_widths.1
         } else {
             self.residual_widths.0
@@ -490,46 +550,66 @@ impl Scorer<'_> {
             && width == residual_width
             && let Some((ga, gb)) = &self.residual
         {
-            return Ok(if side_b { gb } else { ga });
+            return Ok(if self.query_is_a { gb } else { ga });
         }
-        // Private bases (and widths the alignment does not cover) are compared in stored
-        // order with the same projection on both sides.
         if !self.private.contains_key(&width) {
-            let g = if width <= self.opts.sketch_dim {
-                Mat::identity(width)
-            } else {
-                dokja_stats::random::gaussian_projection(
-                    self.opts.seed ^ width as u64,
-                    width,
-                    self.opts.sketch_dim,
-                )?
-            };
+            let g = canonical_projection(width, self.opts.sketch_dim, self.opts.seed)?;
             self.private.insert(width, g);
         }
         Ok(&self.private[&width])
     }
 
-    /// Reads and sketches a slot once; later calls find it in the cache.
-    fn ensure_sketch(&mut self, side_b: bool, index: usize) -> Result<()> {
-        if !self.cache.contains_key(&(side_b, index)) {
-            let slot = if side_b {
-                &self.slots_b[index]
-            } else {
-                &self.slots_a[index]
-            };
-            let model = if side_b { self.sb.model } else { self.sa.model };
-            let g = self.projection(side_b, slot)?;
-            let s = sketch(model, slot, g)?;
-            self.cache.insert((side_b, index), s);
-            if let Some(progress) = &self.opts.progress {
-                progress(crate::Progress {
-                    component: self.component,
-                    done: self.cache.len() as u64,
-                    total: self.total_slots,
-                });
-            }
+    fn tick(&mut self) {
+        self.done_slots += 1;
+        if let Some(progress) = &self.opts.progress {
+            progress(crate::Progress {
+                component: self.component.as_str(),
+                done: self.done_slots,
+                total: self.total_slots,
+            });
         }
-        Ok(())
+    }
+
+    /// Reads and sketches a query-side slot once.
+    fn ensure_query(&mut self, index: usize) -> Result<bool> {
+        if !self.queries.contains_key(&index) {
+            let (side, slots) = if self.query_is_a {
+                (self.sa, self.slots_a)
+            } else {
+                (self.sb, self.slots_b)
+            };
+            let Some(q) =
+                side.subject
+                    .query_sketch(self.component, index, &slots[index], self.opts)?
+            else {
+                return Ok(false);
+            };
+            self.queries.insert(index, q);
+            self.tick();
+        }
+        Ok(true)
+    }
+
+    /// Reads and sketches a partner-side slot once.
+    fn ensure_partner(&mut self, index: usize) -> Result<bool> {
+        if !self.partners.contains_key(&index) {
+            let (side, slots) = if self.query_is_a {
+                (self.sb, self.slots_b)
+            } else {
+                (self.sa, self.slots_a)
+            };
+            let slot = slots[index].clone();
+            let g = self.partner_projection(&slot)?.clone();
+            let Some(p) = side
+                .subject
+                .partner_sketch(self.component, index, &slot, &g)?
+            else {
+                return Ok(false);
+            };
+            self.partners.insert(index, p);
+            self.tick();
+        }
+        Ok(true)
     }
 
     /// Score between the slots of one kind at one layer of A and one layer of B: one pair,
@@ -549,40 +629,55 @@ impl Scorer<'_> {
         };
         let mut scores = Vec::with_capacity(n_pairs);
         let by_index = n_pairs > MAX_EXPERT_PAIRS;
+        let unscored = PairScore {
+            best: f64::NEG_INFINITY,
+            same_index: 0.0,
+            same_cos: None,
+        };
         for (i, &ia) in a.iter().enumerate() {
             for (j, &ib) in b.iter().enumerate() {
                 if by_index && i != j {
-                    scores.push(PairScore {
-                        best: f64::NEG_INFINITY,
-                        same_index: 0.0,
-                        same_cos: None,
-                    });
+                    scores.push(unscored);
                     continue;
                 }
-                self.ensure_sketch(false, ia)?;
-                self.ensure_sketch(true, ib)?;
-                let (sk_a, sk_b) = (&self.cache[&(false, ia)], &self.cache[&(true, ib)]);
-                if sk_a.units.cols() != sk_b.units.cols() {
+                let (iq, ip) = if self.query_is_a { (ia, ib) } else { (ib, ia) };
+                if !self.ensure_query(iq)? || !self.ensure_partner(ip)? {
+                    scores.push(unscored);
+                    continue;
+                }
+                let slots_q = if self.query_is_a {
+                    self.slots_a
+                } else {
+                    self.slots_b
+                };
+                let budget = crate::subject::query_budget(&slots_q[iq], self.opts);
+                let qs = self.queries[&iq].prefix(q.min(budget))?;
+                let partner = &self.partners[&ip];
+                if qs.rows.cols() != partner.rows.cols() {
                     return Ok(None);
                 }
                 let permuted;
-                let sk_b = match permute {
+                let partner = match permute {
                     Some(seed) => {
-                        permuted = Sketch {
-                            units: permute_columns(&sk_b.units, seed),
+                        permuted = PartnerSketch {
+                            n_units: partner.n_units,
+                            indices: partner.indices.clone(),
+                            rows: permute_columns(&partner.rows, seed),
                         };
                         &permuted
                     }
-                    None => sk_b,
+                    None => partner,
                 };
-                let qs = queries(sk_a.units.rows(), q, self.opts.seed ^ ia as u64);
-                let s = score(sk_a, sk_b, &qs)?;
+                let s = score(&qs, partner)?;
                 scores.push(PairScore {
                     best: s.median_best,
                     same_index: s.same_index,
                     same_cos: s.same_index_cosine,
                 });
             }
+        }
+        if scores.iter().all(|s| !s.best.is_finite()) {
+            return Ok(None);
         }
         if n_pairs == 1 {
             return Ok(Some(scores[0]));
@@ -672,25 +767,30 @@ fn unit_evidence(
 ) -> Result<Evidence> {
     let slots_a = &sa.components[&component].matrices;
     let slots_b = &sb.components[&component].matrices;
-    let ga = groups(slots_a);
-    let gb = groups(slots_b);
+    let ga = groups(slots_a, |i| sa.subject.has_slot(component, i));
+    let gb = groups(slots_b, |i| sb.subject.has_slot(component, i));
+    // The query side is A unless only B is a fingerprint (a fingerprint holds no partners).
+    let query_is_a = !sb.subject.is_fingerprint() || sa.subject.is_fingerprint();
     let residual = if alignment.aligned_dims() > 0 {
-        Some(alignment.projections(opts.sketch_dim, opts.seed)?)
+        Some(alignment.projections(opts.sketch_dim, opts.seed, query_is_a)?)
     } else {
         None
     };
     let mut scorer = Scorer {
         sa,
         sb,
+        component,
         slots_a,
         slots_b,
+        query_is_a,
         residual,
         residual_widths: (alignment.summary.width_a, alignment.summary.width_b),
         private: HashMap::new(),
-        cache: HashMap::new(),
+        queries: HashMap::new(),
+        partners: HashMap::new(),
         opts,
-        component: component.as_str(),
         total_slots: (slots_a.len() + slots_b.len()) as u64,
+        done_slots: 0,
     };
     let layers_a: BTreeSet<u32> = ga.keys().map(|k| k.2).collect();
     let layers_b: BTreeSet<u32> = gb.keys().map(|k| k.2).collect();
@@ -1061,7 +1161,7 @@ fn embeddings_report(
     alpha: f64,
 ) -> Result<ComponentReport> {
     let (ha, hb) = alignment.held_out.as_ref().expect("checked by caller");
-    let (ga, gb) = alignment.projections(opts.sketch_dim, opts.seed)?;
+    let (ga, gb) = alignment.projections(opts.sketch_dim, opts.seed, true)?;
     let mut sa = ha.matmul(&ga)?;
     let mut sb = hb.matmul(&gb)?;
     sa.normalize_rows();

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::Result;
 use crate::slots::ModelSlots;
+use crate::subject::{PieceDigests, Subject};
 
 /// Rows decoded per read when streaming two tensors side by side.
 const CHUNK_ELEMS: usize = 1 << 20;
@@ -35,6 +36,8 @@ pub struct Piece {
     pub tensor: usize,
     pub rows: Range<u64>,
     pub shape: Vec<u64>,
+    /// Part of a mixture of experts (sampled more sparsely: there are thousands).
+    pub expert: bool,
 }
 
 pub fn pieces(slots: &ModelSlots<'_>, component: Component) -> BTreeMap<PieceKey, Piece> {
@@ -59,6 +62,7 @@ pub fn pieces(slots: &ModelSlots<'_>, component: Component) -> BTreeMap<PieceKey
                         tensor: i,
                         rows: e * per..(e + 1) * per,
                         shape: t.shape[1..].to_vec(),
+                        expert: true,
                     },
                 );
             }
@@ -73,6 +77,7 @@ pub fn pieces(slots: &ModelSlots<'_>, component: Component) -> BTreeMap<PieceKey
                     tensor: i,
                     rows: 0..t.n_rows(),
                     shape: t.shape.clone(),
+                    expert: c.expert.is_some(),
                 },
             );
         }
@@ -176,6 +181,9 @@ pub struct IdentityFinding {
     /// True when the check stopped at the first piece that is not a copy: the counts above
     /// then cover the pieces examined so far.
     pub stopped_at_first_difference: bool,
+    /// True when a fingerprint took part: closeness was then measured on seeded samples of
+    /// each piece (equal positions on both sides) and exactness by canonical digests.
+    pub sampled: bool,
     #[serde(skip)]
     paired_keys: Vec<PieceKey>,
     pub dtypes_a: Vec<String>,
@@ -199,6 +207,7 @@ pub fn compare_identity(
     a: &ModelSlots<'_>,
     b: &ModelSlots<'_>,
     component: Component,
+    seed: u64,
 ) -> Result<IdentityFinding> {
     let pa = pieces(a, component);
     let pb = pieces(b, component);
@@ -214,10 +223,12 @@ pub fn compare_identity(
         renamed: Vec::new(),
         paired_by_content: 0,
         stopped_at_first_difference: false,
+        sampled: false,
         paired_keys: Vec::new(),
         dtypes_a: dtype_names(a.model, pa.values()),
         dtypes_b: dtype_names(b.model, pb.values()),
     };
+    let both_weights = !a.subject.is_fingerprint() && !b.subject.is_fingerprint();
     for (key, piece_a) in &pa {
         let Some(piece_b) = pb.get(key) else { continue };
         if piece_a.shape != piece_b.shape {
@@ -232,7 +243,12 @@ pub fn compare_identity(
         if ta.name != tb.name && f.renamed.len() < 8 {
             f.renamed.push((ta.name.clone(), tb.name.clone()));
         }
-        let c = closeness(a.model, piece_a, b.model, piece_b)?;
+        let c = if both_weights {
+            closeness(a.model, piece_a, b.model, piece_b)?
+        } else {
+            f.sampled = true;
+            sampled_closeness(a.subject, piece_a, b.subject, piece_b, seed)?
+        };
         f.max_relative_rms = f.max_relative_rms.max(c.relative_rms);
         let tolerance = copy_tolerance(ta.dtype, tb.dtype);
         if c.exact {
@@ -307,6 +323,7 @@ fn content_pairing(
                     tensor: i,
                     rows: 0..t.n_rows(),
                     shape: t.shape.clone(),
+                    expert: false,
                 });
             }
         }
@@ -314,11 +331,11 @@ fn content_pairing(
     let mut by_digest = std::collections::HashMap::new();
     for piece in &left_b {
         by_digest
-            .entry(piece_digest(b.model, piece)?)
+            .entry(b.subject.piece_digests(piece)?.bf16)
             .or_insert(piece.clone());
     }
     for piece_a in left_a {
-        if let Some(piece_b) = by_digest.remove(&piece_digest(a.model, piece_a)?) {
+        if let Some(piece_b) = by_digest.remove(&a.subject.piece_digests(piece_a)?.bf16) {
             f.paired += 1;
             f.paired_by_content += 1;
             // Equal canonical digests: equal values at bf16 precision.
@@ -340,14 +357,16 @@ fn content_pairing(
     Ok(())
 }
 
-/// A digest of a piece's canonical content (a whole tensor, or one expert's rows): shape and
-/// values rounded to bf16 in canonical row order. Equal for copies stored in any float
-/// format, name or GGUF row order.
-pub fn piece_digest(m: &Model, p: &Piece) -> Result<String> {
+/// Digests of a piece's canonical content (a whole tensor, or one expert's rows): shape and
+/// values in canonical row order, bit for bit and rounded to bf16. The bf16 one is equal for
+/// copies stored in any float format, name or GGUF row order.
+pub fn piece_digests(m: &Model, p: &Piece) -> Result<PieceDigests> {
     let t = &m.tensors[p.tensor];
-    let mut hasher = blake3::Hasher::new();
+    let mut exact = blake3::Hasher::new();
+    let mut rounded = blake3::Hasher::new();
     for d in &p.shape {
-        hasher.update(&d.to_le_bytes());
+        exact.update(&d.to_le_bytes());
+        rounded.update(&d.to_le_bytes());
     }
     let row_len = t.row_len().max(1);
     let rows_per_chunk = (CHUNK_ELEMS as u64 / row_len).max(1);
@@ -357,12 +376,88 @@ pub fn piece_digest(m: &Model, p: &Piece) -> Result<String> {
         let end = (r + rows_per_chunk).min(p.rows.end);
         m.read_rows(t, r..end, &mut buf)?;
         bytes.clear();
+        bytes.extend(buf.iter().flat_map(|&v| v.to_bits().to_le_bytes()));
+        exact.update(&bytes);
+        bytes.clear();
         bytes.extend(
             buf.iter()
                 .flat_map(|&v| half::bf16::from_f32(v).to_bits().to_le_bytes()),
         );
-        hasher.update(&bytes);
+        rounded.update(&bytes);
         r = end;
     }
-    Ok(hasher.finalize().to_hex().to_string())
+    Ok(PieceDigests {
+        exact: exact.finalize().to_hex().to_string(),
+        bf16: rounded.finalize().to_hex().to_string(),
+    })
+}
+
+/// Values sampled per piece to judge closeness without the other side's weights.
+pub const SAMPLES: usize = 256;
+pub const EXPERT_SAMPLES: usize = 64;
+
+/// Seeded sample positions (flat indices, ascending) of a piece: a function of the shape and
+/// the seed alone, so two models' pieces of one shape are sampled at the same places.
+pub fn sample_positions(p: &Piece, seed: u64) -> Vec<u64> {
+    let n: u64 = p.shape.iter().product();
+    let want = if p.expert { EXPERT_SAMPLES } else { SAMPLES } as u64;
+    let mut h = seed ^ 0xA076_1D64_78BD_642F;
+    for d in &p.shape {
+        h = (h ^ d).wrapping_mul(0xE703_7ED1_A0B4_28DB).rotate_left(31);
+    }
+    let mut out: Vec<u64> = if n <= want {
+        (0..n).collect()
+    } else {
+        dokja_stats::random::sample_indices(h, n as usize, want as usize)
+            .expect("want < n")
+            .into_iter()
+            .map(|i| i as u64)
+            .collect()
+    };
+    out.sort_unstable();
+    out
+}
+
+pub fn sample_values(m: &Model, p: &Piece, seed: u64) -> Result<Vec<f32>> {
+    let t = &m.tensors[p.tensor];
+    let row_len = t.row_len().max(1);
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    let mut loaded: Option<u64> = None;
+    for pos in sample_positions(p, seed) {
+        let row = p.rows.start + pos / row_len;
+        if loaded != Some(row) {
+            m.read_rows(t, row..row + 1, &mut buf)?;
+            loaded = Some(row);
+        }
+        out.push(buf[(pos % row_len) as usize]);
+    }
+    Ok(out)
+}
+
+/// Closeness judged on the seeded samples; exact only if the full canonical digests agree.
+pub fn sampled_closeness(
+    a: Subject<'_>,
+    pa: &Piece,
+    b: Subject<'_>,
+    pb: &Piece,
+    seed: u64,
+) -> Result<Closeness> {
+    let sa = a.piece_samples(pa, seed)?;
+    let sb = b.piece_samples(pb, seed)?;
+    let (mut diff_sq, mut norm_sq, mut max_abs) = (0f64, 0f64, 0f64);
+    for (&x, &y) in sa.iter().zip(&sb) {
+        let d = (x - y) as f64;
+        diff_sq += d * d;
+        norm_sq += (x as f64) * (x as f64);
+        max_abs = max_abs.max(d.abs());
+    }
+    let exact = sa.len() == sb.len()
+        && diff_sq == 0.0
+        && a.piece_digests(pa)?.exact == b.piece_digests(pb)?.exact;
+    Ok(Closeness {
+        relative_rms: (diff_sq / norm_sq.max(f64::MIN_POSITIVE)).sqrt(),
+        max_abs_diff: max_abs,
+        exact,
+    })
 }

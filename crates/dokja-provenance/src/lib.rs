@@ -17,14 +17,18 @@
 pub mod align;
 mod config;
 mod engine;
+pub mod fingerprint;
 pub mod identity;
 pub mod report;
 pub mod slots;
+pub mod subject;
 pub mod tokenizer;
 pub mod units;
 
-pub use engine::compare;
+pub use engine::{compare, compare_subjects};
+pub use fingerprint::Fingerprint;
 pub use report::{Comparison, ComponentReport, Verdict};
+pub use subject::Subject;
 
 /// Overall significance level of a `derived` verdict, before Bonferroni over components.
 pub const ALPHA: f64 = 1e-6;
@@ -60,6 +64,9 @@ pub struct CompareOptions {
     pub max_null_pairs: usize,
     /// Shared token strings used as anchors.
     pub max_anchors: usize,
+    /// Family-wise significance level of a `derived` verdict for this comparison (an audit
+    /// divides [`ALPHA`] by the number of registry models it tests).
+    pub alpha: f64,
     /// Called as matrices are read; the library never prints.
     pub progress: Option<ProgressFn>,
 }
@@ -72,6 +79,7 @@ impl Default for CompareOptions {
             query_units: 256,
             max_null_pairs: 48,
             max_anchors: 4096,
+            alpha: ALPHA,
             progress: None,
         }
     }
@@ -81,6 +89,10 @@ impl Default for CompareOptions {
 pub enum ProvenanceError {
     #[error(transparent)]
     Format(#[from] dokja_formats::FormatError),
+    #[error(transparent)]
+    Fingerprint(#[from] fingerprint::FingerprintError),
+    #[error("{0}")]
+    Mismatch(String),
     #[error("statistics: {0}")]
     Stats(#[from] dokja_stats::StatsError),
 }

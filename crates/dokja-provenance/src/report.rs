@@ -48,6 +48,9 @@ pub struct Comparison {
 pub struct ModelRef {
     pub path: String,
     pub format: &'static str,
+    /// blake3 of the fingerprint file when this side was a fingerprint, not weights.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
     pub family: String,
     pub tensors: usize,
     pub parameters: u64,

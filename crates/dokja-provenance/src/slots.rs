@@ -126,6 +126,9 @@ impl Slot {
 
 /// A model's tensors grouped by component, with their schema classes.
 pub struct ModelSlots<'m> {
+    /// Where values come from: weights or a fingerprint.
+    pub subject: crate::subject::Subject<'m>,
+    /// The model's description (for a fingerprint, its skeleton).
     pub model: &'m Model,
     pub family: Family,
     pub classes: Vec<TensorClass>,
@@ -145,6 +148,11 @@ pub struct ComponentSlots {
 
 impl<'m> ModelSlots<'m> {
     pub fn of(model: &'m Model) -> Self {
+        Self::of_subject(crate::subject::Subject::Weights(model))
+    }
+
+    pub fn of_subject(subject: crate::subject::Subject<'m>) -> Self {
+        let model = subject.model();
         let family = family_of(model);
         let classes: Vec<TensorClass> = model
             .tensors
@@ -175,6 +183,7 @@ impl<'m> ModelSlots<'m> {
             }
         }
         ModelSlots {
+            subject,
             model,
             family,
             classes,

@@ -1,0 +1,805 @@
+//! Fingerprints: what a comparison needs of a model, without its weights.
+//!
+//! A fingerprint keeps the model's description (tensor list, config, tokenizer, licence),
+//! canonical digests and seeded value samples of every piece (identity), the embedding rows
+//! of the first eligible tokens (residual alignment), whole patch and position embeddings
+//! (encoder alignment), and for every matrix its query units sketched with the canonical
+//! projection of their width (unit matching). Everything is a function of the model and the
+//! seed alone, so the same model gives the same bytes.
+//!
+//! # File layout (version 1)
+//! ```text
+//! "DOKJAFP\0"  u32 version  u32 0  u64 header_len  header (JSON)
+//! u64 blob_len  blob (little-endian f16/f32 arrays the header points into)
+//! blake3 of everything before (32 bytes)
+//! ```
+//! The trailing digest makes truncation and corruption detectable before anything is parsed.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use dokja_formats::{Metadata, Model, TensorInfo, WeightsFormat, hf::Sidecars};
+use dokja_schema::Component;
+use dokja_stats::Mat;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::identity::{Piece, piece_digests, pieces, sample_values};
+use crate::slots::{Kind, ModelSlots, Slot};
+use crate::subject::{PieceDigests, Subject};
+use crate::units::QuerySketch;
+use crate::{CompareOptions, ProvenanceError, Result};
+
+pub const MAGIC: &[u8; 8] = b"DOKJAFP\0";
+pub const VERSION: u32 = 1;
+/// Conventional file extension.
+pub const EXTENSION: &str = "dfp";
+/// Routed experts per layer and matrix kind whose units a fingerprint keeps (all of them are
+/// digested and sampled for identity).
+pub const MAX_EXPERTS: usize = 16;
+/// Embedding rows kept for alignment: the first eligible tokens in id order.
+pub const ANCHOR_ROWS: usize = 4096;
+/// Bounds on what a fingerprint file may declare (a hostile file must not make us allocate).
+const MAX_HEADER: u64 = 512 << 20;
+const MAX_BLOB: u64 = 4 << 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FingerprintError {
+    #[error("{path}: not a dokja fingerprint (bad magic bytes)")]
+    NotAFingerprint { path: String },
+    #[error("{path}: fingerprint version {found} is not supported (this dokja reads {VERSION})")]
+    Version { path: String, found: u32 },
+    #[error("{path}: truncated or corrupt fingerprint ({fault})")]
+    Corrupt { path: String, fault: String },
+    #[error("{path}: fingerprint lacks {what}")]
+    Missing { path: String, what: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Parameters a fingerprint was made with; a comparison must use the same.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Params {
+    pub seed: u64,
+    pub sketch_dim: usize,
+    pub query_units: usize,
+    pub expert_queries: usize,
+    pub max_experts: usize,
+    pub anchor_rows: usize,
+    pub samples: usize,
+    pub expert_samples: usize,
+}
+
+impl Params {
+    pub fn of(opts: &CompareOptions) -> Params {
+        Params {
+            seed: opts.seed,
+            sketch_dim: opts.sketch_dim,
+            query_units: opts.query_units,
+            expert_queries: crate::subject::EXPERT_QUERIES,
+            max_experts: MAX_EXPERTS,
+            anchor_rows: ANCHOR_ROWS,
+            samples: crate::identity::SAMPLES,
+            expert_samples: crate::identity::EXPERT_SAMPLES,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SourceFile {
+    pub name: String,
+    pub bytes: u64,
+    pub blake3: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Source {
+    /// File or folder name of the model (not its full path: the bytes must not depend on
+    /// where the model was stored).
+    pub name: String,
+    pub format: WeightsFormat,
+    pub files: Vec<SourceFile>,
+}
+
+/// A little-endian array in the blob.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+struct ArrayRef {
+    offset: u64,
+    len: u64,
+    f16: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct PieceRecord {
+    tensor: usize,
+    row_start: u64,
+    row_end: u64,
+    exact: String,
+    bf16: String,
+    samples: ArrayRef,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct SketchRecord {
+    component: Component,
+    slot: usize,
+    units: usize,
+    indices: Vec<u32>,
+    cols: usize,
+    rows: ArrayRef,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct MatrixRecord {
+    component: Component,
+    slot: usize,
+    rows: usize,
+    cols: usize,
+    data: ArrayRef,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct AnchorRecord {
+    tensor: usize,
+    ids: Vec<u32>,
+    width: usize,
+    data: ArrayRef,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Header {
+    pub format: String,
+    pub version: u32,
+    pub tool: String,
+    pub params: Params,
+    pub source: Source,
+    pub tensors: Vec<TensorInfo>,
+    pub metadata: Metadata,
+    pub sidecars: Sidecars,
+    pieces: Vec<PieceRecord>,
+    sketches: Vec<SketchRecord>,
+    matrices: Vec<MatrixRecord>,
+    anchors: Option<AnchorRecord>,
+}
+
+pub struct StoredPiece {
+    pub digests: PieceDigests,
+    pub samples: Vec<f32>,
+}
+
+struct StoredAnchors {
+    tensor: usize,
+    index: HashMap<u64, usize>,
+    rows: Mat,
+}
+
+pub struct Fingerprint {
+    pub header: Header,
+    /// The model's description, without data.
+    pub skeleton: Model,
+    /// blake3 of the file's bytes: the fingerprint's identity.
+    pub digest: String,
+    /// Where it was read from (for messages).
+    pub origin: String,
+    pieces: HashMap<(usize, u64), StoredPiece>,
+    sketches: HashMap<(Component, usize), QuerySketch>,
+    matrices: HashMap<(Component, usize), Mat>,
+    anchors: Option<StoredAnchors>,
+}
+
+/// A progress event while fingerprinting: `done` of `total` steps.
+pub type FingerprintProgress = std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+impl Fingerprint {
+    pub fn params(&self) -> &Params {
+        &self.header.params
+    }
+
+    pub(crate) fn missing(&self, what: &str) -> ProvenanceError {
+        FingerprintError::Missing {
+            path: self.origin.clone(),
+            what: what.to_string(),
+        }
+        .into()
+    }
+
+    pub(crate) fn anchor_row(&self, tensor: usize, id: u64) -> Option<&[f32]> {
+        let a = self.anchors.as_ref()?;
+        if a.tensor != tensor {
+            return None;
+        }
+        a.index.get(&id).map(|&i| a.rows.row(i))
+    }
+
+    pub(crate) fn matrix(&self, component: Component, slot: usize) -> Option<&Mat> {
+        self.matrices.get(&(component, slot))
+    }
+
+    pub(crate) fn sketch(&self, component: Component, slot: usize) -> Option<&QuerySketch> {
+        self.sketches.get(&(component, slot))
+    }
+
+    pub(crate) fn piece(&self, p: &Piece) -> Option<&StoredPiece> {
+        self.pieces.get(&(p.tensor, p.rows.start))
+    }
+
+    /// Fingerprints a model. Reads each tensor's values for digests and samples, the query
+    /// units of every matrix, and the anchor rows.
+    pub fn build(
+        model: &Model,
+        opts: &CompareOptions,
+        progress: Option<FingerprintProgress>,
+    ) -> Result<Fingerprint> {
+        let params = Params::of(opts);
+        let slots = ModelSlots::of(model);
+
+        // Pieces: every learned piece of every component, unclassified learned tensors
+        // (content pairing) and small buffers (shared-buffer finding).
+        let mut all_pieces: Vec<Piece> = Vec::new();
+        for &component in slots.components.keys() {
+            all_pieces.extend(pieces(&slots, component).into_values());
+        }
+        for (i, (t, c)) in model.tensors.iter().zip(&slots.classes).enumerate() {
+            let unclassified = c.learned && c.component == Component::Unclassified;
+            let buffer = !c.learned && t.n_elements() <= 1 << 20;
+            if unclassified || buffer {
+                all_pieces.push(Piece {
+                    tensor: i,
+                    rows: 0..t.n_rows(),
+                    shape: t.shape.clone(),
+                    expert: false,
+                });
+            }
+        }
+        all_pieces.sort_by_key(|p| (p.tensor, p.rows.start));
+        all_pieces.dedup_by_key(|p| (p.tensor, p.rows.start));
+
+        // Matrices whose units are kept: all but routed experts beyond the per-layer sample.
+        let mut kept: Vec<(Component, usize, Slot)> = Vec::new();
+        let mut full: Vec<(Component, usize, Slot)> = Vec::new();
+        for (&component, comp) in &slots.components {
+            let mut experts_seen: HashMap<(Kind, Option<u32>), Vec<u32>> = HashMap::new();
+            for s in &comp.matrices {
+                if let (Some(e), false) = (s.expert, s.shared_expert) {
+                    experts_seen.entry((s.kind, s.layer)).or_default().push(e);
+                }
+            }
+            let chosen: HashMap<(Kind, Option<u32>), Vec<u32>> = experts_seen
+                .into_iter()
+                .map(|(k, mut v)| {
+                    v.sort_unstable();
+                    v.dedup();
+                    if v.len() > MAX_EXPERTS {
+                        let pick = dokja_stats::random::sample_indices(
+                            opts.seed ^ 0xE8E8,
+                            v.len(),
+                            MAX_EXPERTS,
+                        )
+                        .expect("MAX_EXPERTS < len");
+                        v = pick.into_iter().map(|i| v[i]).collect();
+                    }
+                    (k, v)
+                })
+                .collect();
+            for (i, s) in comp.matrices.iter().enumerate() {
+                if matches!(s.kind, Kind::PatchEmbedding | Kind::PositionEmbedding) {
+                    full.push((component, i, s.clone()));
+                    continue;
+                }
+                if let (Some(e), false) = (s.expert, s.shared_expert)
+                    && !chosen[&(s.kind, s.layer)].contains(&e)
+                {
+                    continue;
+                }
+                kept.push((component, i, s.clone()));
+            }
+        }
+
+        let total = (all_pieces.len() + kept.len() + full.len() + 1) as u64;
+        let done = std::sync::atomic::AtomicU64::new(0);
+        let tick = || {
+            let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if let Some(p) = &progress {
+                p(d, total);
+            }
+        };
+
+        let subject = Subject::Weights(model);
+        let piece_results: Vec<Result<(usize, u64, StoredPiece)>> = all_pieces
+            .par_iter()
+            .map(|p| {
+                let digests = piece_digests(model, p)?;
+                let samples = sample_values(model, p, opts.seed)?;
+                tick();
+                Ok((p.tensor, p.rows.start, StoredPiece { digests, samples }))
+            })
+            .collect();
+        let mut stored_pieces = HashMap::new();
+        let mut piece_order = Vec::new();
+        for (r, piece) in piece_results.into_iter().zip(&all_pieces) {
+            let (t, r0, p) = r?;
+            piece_order.push((t, r0, piece.rows.end));
+            stored_pieces.insert((t, r0), p);
+        }
+
+        let sketch_results: Vec<Result<((Component, usize), QuerySketch)>> = kept
+            .par_iter()
+            .map(|(component, i, s)| {
+                let q = subject
+                    .query_sketch(*component, *i, s, opts)?
+                    .expect("weights always have sketches");
+                tick();
+                Ok(((*component, *i), q))
+            })
+            .collect();
+        let mut sketches = HashMap::new();
+        let mut sketch_order = Vec::new();
+        for r in sketch_results {
+            let (k, q) = r?;
+            sketch_order.push(k);
+            sketches.insert(k, q);
+        }
+
+        let mut matrices = HashMap::new();
+        let mut matrix_order = Vec::new();
+        for (component, i, s) in &full {
+            matrices.insert((*component, *i), subject.matrix(*component, *i, s)?);
+            matrix_order.push((*component, *i));
+            tick();
+        }
+
+        let anchors = anchor_rows(&slots)?;
+        tick();
+
+        let source = Source {
+            name: model
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            format: model.format,
+            files: file_digests(model)?,
+        };
+        let metadata: Metadata = model
+            .metadata
+            .iter()
+            .filter(|(_, v)| v.as_array().is_none_or(|a| a.len() <= 64))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+
+        // Serialize to bytes and read back: the in-memory fingerprint is exactly what the
+        // file holds (f16 rounding included), so comparisons from memory and from file agree.
+        let mut blob = Blob::default();
+        let header = Header {
+            format: "dokja-fingerprint".into(),
+            version: VERSION,
+            tool: format!("dokja {}", env!("CARGO_PKG_VERSION")),
+            params,
+            source,
+            tensors: model.tensors.clone(),
+            metadata,
+            // The folder is where the model happened to be stored: not part of the model.
+            sidecars: Sidecars {
+                folder: None,
+                ..model.sidecars.clone()
+            },
+            pieces: piece_order
+                .iter()
+                .map(|&(tensor, row_start, row_end)| {
+                    let p = &stored_pieces[&(tensor, row_start)];
+                    PieceRecord {
+                        tensor,
+                        row_start,
+                        row_end,
+                        exact: p.digests.exact.clone(),
+                        bf16: p.digests.bf16.clone(),
+                        samples: blob.push_f32(&p.samples),
+                    }
+                })
+                .collect(),
+            sketches: sketch_order
+                .iter()
+                .map(|k| {
+                    let q = &sketches[k];
+                    SketchRecord {
+                        component: k.0,
+                        slot: k.1,
+                        units: q.n_units,
+                        indices: q.indices.iter().map(|&i| i as u32).collect(),
+                        cols: q.rows.cols(),
+                        rows: blob.push_f16(q.rows.as_slice()),
+                    }
+                })
+                .collect(),
+            matrices: matrix_order
+                .iter()
+                .map(|k| {
+                    let m = &matrices[k];
+                    MatrixRecord {
+                        component: k.0,
+                        slot: k.1,
+                        rows: m.rows(),
+                        cols: m.cols(),
+                        data: blob.push_f16(m.as_slice()),
+                    }
+                })
+                .collect(),
+            anchors: anchors.map(|(tensor, ids, rows)| AnchorRecord {
+                tensor,
+                ids: ids.iter().map(|&i| i as u32).collect(),
+                width: rows.cols(),
+                data: blob.push_f16(rows.as_slice()),
+            }),
+        };
+        let bytes = encode(&header, &blob.bytes)?;
+        Fingerprint::from_bytes(&bytes, "(in memory)")
+    }
+
+    /// The file's bytes (deterministic).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        // Re-encoding reproduces the bytes: the blob is rebuilt in the header's order.
+        let mut blob = Blob::default();
+        let mut header = self.header.clone();
+        for rec in &mut header.pieces {
+            rec.samples = blob.push_f32(&self.pieces[&(rec.tensor, rec.row_start)].samples);
+        }
+        for rec in &mut header.sketches {
+            rec.rows = blob.push_f16(self.sketches[&(rec.component, rec.slot)].rows.as_slice());
+        }
+        for rec in &mut header.matrices {
+            rec.data = blob.push_f16(self.matrices[&(rec.component, rec.slot)].as_slice());
+        }
+        if let (Some(rec), Some(a)) = (header.anchors.as_mut(), self.anchors.as_ref()) {
+            rec.data = blob.push_f16(a.rows.as_slice());
+        }
+        encode(&header, &blob.bytes)
+    }
+
+    /// Writes the file atomically (temporary file, then rename).
+    pub fn write(&self, path: &Path) -> std::result::Result<(), FingerprintError> {
+        let io = |source| FingerprintError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let bytes = self.to_bytes().map_err(|e| FingerprintError::Corrupt {
+            path: path.display().to_string(),
+            fault: e.to_string(),
+        })?;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let mut tmp = tempfile_in(dir).map_err(io)?;
+        tmp.1.write_all(&bytes).map_err(io)?;
+        tmp.1.sync_all().map_err(io)?;
+        std::fs::rename(&tmp.0, path).map_err(io)?;
+        Ok(())
+    }
+
+    pub fn read(path: &Path) -> std::result::Result<Fingerprint, ProvenanceError> {
+        let name = path.display().to_string();
+        let meta = std::fs::metadata(path).map_err(|source| FingerprintError::Io {
+            path: name.clone(),
+            source,
+        })?;
+        if meta.len() > MAX_HEADER + MAX_BLOB + 64 {
+            return Err(FingerprintError::Corrupt {
+                path: name,
+                fault: format!("{} bytes is larger than any fingerprint", meta.len()),
+            }
+            .into());
+        }
+        let bytes = std::fs::read(path).map_err(|source| FingerprintError::Io {
+            path: name.clone(),
+            source,
+        })?;
+        Fingerprint::from_bytes(&bytes, &name)
+    }
+
+    /// Whether a file starts like a fingerprint (cheap check before choosing a reader).
+    pub fn sniff(path: &Path) -> bool {
+        use std::io::Read;
+        let mut magic = [0u8; 8];
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .is_ok()
+            && &magic == MAGIC
+    }
+
+    pub fn from_bytes(bytes: &[u8], origin: &str) -> Result<Fingerprint> {
+        let corrupt = |fault: &str| -> ProvenanceError {
+            FingerprintError::Corrupt {
+                path: origin.to_string(),
+                fault: fault.to_string(),
+            }
+            .into()
+        };
+        if bytes.len() < 8 || &bytes[..8] != MAGIC {
+            return Err(FingerprintError::NotAFingerprint {
+                path: origin.to_string(),
+            }
+            .into());
+        }
+        if bytes.len() < 8 + 4 + 4 + 8 + 8 + 32 {
+            return Err(corrupt("file too short"));
+        }
+        let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+        if version != VERSION {
+            return Err(FingerprintError::Version {
+                path: origin.to_string(),
+                found: version,
+            }
+            .into());
+        }
+        let (body, trailer) = bytes.split_at(bytes.len() - 32);
+        if blake3::hash(body).as_bytes() != trailer {
+            return Err(corrupt(
+                "digest mismatch: the file was truncated or altered",
+            ));
+        }
+        let header_len = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
+        if header_len > MAX_HEADER || 24 + header_len + 8 > body.len() as u64 {
+            return Err(corrupt("header length out of bounds"));
+        }
+        let header_end = 24 + header_len as usize;
+        let header: Header = serde_json::from_slice(&bytes[24..header_end])
+            .map_err(|e| corrupt(&format!("header: {e}")))?;
+        if header.format != "dokja-fingerprint" {
+            return Err(corrupt("header does not describe a dokja fingerprint"));
+        }
+        let blob_len = u64::from_le_bytes(
+            bytes[header_end..header_end + 8]
+                .try_into()
+                .expect("8 bytes"),
+        );
+        let blob = &body[header_end + 8..];
+        if blob_len != blob.len() as u64 {
+            return Err(corrupt("blob length disagrees with the file size"));
+        }
+        let n_tensors = header.tensors.len();
+        let f32s = |r: &ArrayRef, what: &str| -> Result<Vec<f32>> {
+            read_array(blob, r).ok_or_else(|| corrupt(&format!("{what}: array out of bounds")))
+        };
+        let mut pieces = HashMap::with_capacity(header.pieces.len());
+        for p in &header.pieces {
+            if p.tensor >= n_tensors {
+                return Err(corrupt("piece refers to a tensor that does not exist"));
+            }
+            pieces.insert(
+                (p.tensor, p.row_start),
+                StoredPiece {
+                    digests: PieceDigests {
+                        exact: p.exact.clone(),
+                        bf16: p.bf16.clone(),
+                    },
+                    samples: f32s(&p.samples, "samples")?,
+                },
+            );
+        }
+        let mut sketches = HashMap::with_capacity(header.sketches.len());
+        for s in &header.sketches {
+            let data = f32s(&s.rows, "sketch")?;
+            let n = s.indices.len();
+            if s.cols == 0
+                || data.len() != n * s.cols
+                || s.indices.iter().any(|&i| i as usize >= s.units)
+            {
+                return Err(corrupt("sketch dimensions disagree"));
+            }
+            sketches.insert(
+                (s.component, s.slot),
+                QuerySketch {
+                    n_units: s.units,
+                    indices: s.indices.iter().map(|&i| i as usize).collect(),
+                    rows: Mat::from_vec(n, s.cols, data)?,
+                },
+            );
+        }
+        let mut matrices = HashMap::with_capacity(header.matrices.len());
+        for m in &header.matrices {
+            let data = f32s(&m.data, "matrix")?;
+            if data.len() != m.rows.saturating_mul(m.cols) {
+                return Err(corrupt("matrix dimensions disagree"));
+            }
+            matrices.insert((m.component, m.slot), Mat::from_vec(m.rows, m.cols, data)?);
+        }
+        let anchors = match &header.anchors {
+            None => None,
+            Some(a) => {
+                let data = f32s(&a.data, "anchors")?;
+                if a.tensor >= n_tensors || data.len() != a.ids.len().saturating_mul(a.width) {
+                    return Err(corrupt("anchor dimensions disagree"));
+                }
+                Some(StoredAnchors {
+                    tensor: a.tensor,
+                    index: a
+                        .ids
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &id)| (id as u64, i))
+                        .collect(),
+                    rows: Mat::from_vec(a.ids.len(), a.width, data)?,
+                })
+            }
+        };
+        let skeleton = Model::skeleton(
+            PathBuf::from(&header.source.name),
+            header.source.format,
+            header.tensors.clone(),
+            header.metadata.clone(),
+            header.sidecars.clone(),
+        );
+        Ok(Fingerprint {
+            digest: blake3::hash(bytes).to_hex().to_string(),
+            origin: origin.to_string(),
+            header,
+            skeleton,
+            pieces,
+            sketches,
+            matrices,
+            anchors,
+        })
+    }
+
+    /// Bytes of the model the fingerprint was made from.
+    pub fn model_bytes(&self) -> u64 {
+        self.header.source.files.iter().map(|f| f.bytes).sum()
+    }
+}
+
+fn encode(header: &Header, blob: &[u8]) -> Result<Vec<u8>> {
+    let json = serde_json::to_vec(header).map_err(|e| FingerprintError::Corrupt {
+        path: "(encoding)".into(),
+        fault: e.to_string(),
+    })?;
+    let mut out = Vec::with_capacity(8 + 16 + json.len() + 8 + blob.len() + 32);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&(blob.len() as u64).to_le_bytes());
+    out.extend_from_slice(blob);
+    let digest = blake3::hash(&out);
+    out.extend_from_slice(digest.as_bytes());
+    Ok(out)
+}
+
+#[derive(Default)]
+struct Blob {
+    bytes: Vec<u8>,
+}
+
+impl Blob {
+    fn push_f32(&mut self, v: &[f32]) -> ArrayRef {
+        let offset = self.bytes.len() as u64;
+        self.bytes.extend(v.iter().flat_map(|x| x.to_le_bytes()));
+        ArrayRef {
+            offset,
+            len: v.len() as u64,
+            f16: false,
+        }
+    }
+    fn push_f16(&mut self, v: &[f32]) -> ArrayRef {
+        let offset = self.bytes.len() as u64;
+        self.bytes
+            .extend(v.iter().flat_map(|&x| half::f16::from_f32(x).to_le_bytes()));
+        ArrayRef {
+            offset,
+            len: v.len() as u64,
+            f16: true,
+        }
+    }
+}
+
+fn read_array(blob: &[u8], r: &ArrayRef) -> Option<Vec<f32>> {
+    let width = if r.f16 { 2 } else { 4 };
+    let bytes = r.len.checked_mul(width)?;
+    let end = r.offset.checked_add(bytes)?;
+    if end > blob.len() as u64 {
+        return None;
+    }
+    let slice = &blob[r.offset as usize..end as usize];
+    let out: Vec<f32> = if r.f16 {
+        slice
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect()
+    } else {
+        slice
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    };
+    out.iter().all(|v| v.is_finite()).then_some(out)
+}
+
+/// The first eligible rows of the language model's token embedding (or head): what token
+/// anchors read.
+fn anchor_rows(slots: &ModelSlots<'_>) -> Result<Option<(usize, Vec<u64>, Mat)>> {
+    let Some(comp) = slots.components.get(&Component::LanguageModel) else {
+        return Ok(None);
+    };
+    let Some(tensor) = comp.token_embedding.or(comp.lm_head) else {
+        return Ok(None);
+    };
+    let Some(tok) = slots.model.sidecars.tokenizer.as_ref() else {
+        return Ok(None);
+    };
+    let t = &slots.model.tensors[tensor];
+    let special: std::collections::HashSet<u32> = tok.special_tokens.iter().map(|s| s.id).collect();
+    let ids: Vec<u64> = (0..tok.vocab.len())
+        .filter(|&id| {
+            !special.contains(&(id as u32))
+                && (id as u64) < t.shape[0]
+                && !tok.vocab[id].is_empty()
+                && tok.normalized(id).is_some()
+        })
+        .take(ANCHOR_ROWS)
+        .map(|id| id as u64)
+        .collect();
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let rows = Subject::Weights(slots.model).anchor_rows(tensor, &ids)?;
+    Ok(Some((tensor, ids, rows)))
+}
+
+fn file_digests(model: &Model) -> Result<Vec<SourceFile>> {
+    let base = if model.path.is_dir() {
+        model.path.as_path()
+    } else {
+        model.path.parent().unwrap_or(Path::new(""))
+    };
+    model
+        .files
+        .iter()
+        .map(|f| {
+            let name = f
+                .path
+                .strip_prefix(base)
+                .unwrap_or(&f.path)
+                .to_string_lossy()
+                .into_owned();
+            let mut hasher = blake3::Hasher::new();
+            let mut file = std::fs::File::open(&f.path).map_err(|source| FingerprintError::Io {
+                path: f.path.display().to_string(),
+                source,
+            })?;
+            let bytes =
+                std::io::copy(&mut file, &mut hasher).map_err(|source| FingerprintError::Io {
+                    path: f.path.display().to_string(),
+                    source,
+                })?;
+            Ok(SourceFile {
+                name,
+                bytes,
+                blake3: hasher.finalize().to_hex().to_string(),
+            })
+        })
+        .collect()
+}
+
+fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    for attempt in 0..100u32 {
+        let path = dir.join(format!(
+            ".dokja-fingerprint-{}-{attempt}.tmp",
+            std::process::id()
+        ));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(f) => return Ok((path, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("could not create a temporary file"))
+}

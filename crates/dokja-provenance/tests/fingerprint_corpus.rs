@@ -1,0 +1,223 @@
+//! Fingerprints on the provenance corpus: a fingerprint on either side, or on both, must reach
+//! the verdicts the weights reach. A fingerprint on one side reproduces the weights path's
+//! statistics (the query side's units are what it stores). Two fingerprints cannot follow a
+//! permuted or rotated residual basis unit by unit: there the component must be
+//! `inconclusive` with a reason saying so, never the opposite verdict.
+
+use std::path::Path;
+
+use dokja_formats::{Model, OpenOptions};
+use dokja_provenance::{
+    CompareOptions, Comparison, Fingerprint, Subject, Verdict, compare, compare_subjects,
+};
+use dokja_testkit::corpus::{Storage, pairs};
+use dokja_testkit::{StDtype, SynthModel, WeightsLayout, write_gguf, write_hf_folder};
+
+fn save(m: &SynthModel, dir: &Path, storage: &Storage) -> Model {
+    match storage {
+        Storage::Safetensors(dtype) => {
+            write_hf_folder(m, dir, WeightsLayout::Single, *dtype).unwrap();
+            Model::open(dir, OpenOptions::default()).unwrap()
+        }
+        Storage::Gguf(opts) => {
+            std::fs::create_dir_all(dir).unwrap();
+            let p = dir.join("model.gguf");
+            write_gguf(m, &p, opts).unwrap();
+            Model::open(&p, OpenOptions::default()).unwrap()
+        }
+    }
+}
+
+fn decisive(c: &Comparison) -> Vec<(String, Verdict)> {
+    c.components
+        .iter()
+        .filter(|x| !x.circumstantial)
+        .map(|x| (x.component.clone(), x.verdict))
+        .collect()
+}
+
+fn reuse(v: Verdict) -> bool {
+    matches!(v, Verdict::Identical | Verdict::Derived)
+}
+
+#[test]
+fn fingerprints_reach_the_verdicts_of_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = CompareOptions::default();
+    let mut failures = Vec::new();
+    let mut needs_weights = Vec::new();
+    let mut largest_ratio: f64 = 0.0;
+    for (i, p) in pairs().into_iter().enumerate() {
+        let a = save(
+            &p.a,
+            &dir.path().join(format!("{i}-a")),
+            &Storage::Safetensors(StDtype::F32),
+        );
+        let b = save(&p.b, &dir.path().join(format!("{i}-b")), &p.b_storage);
+        let fa = Fingerprint::build(&a, &options, None).unwrap();
+        let fb = Fingerprint::build(&b, &options, None).unwrap();
+        for (f, m) in [(&fa, &a), (&fb, &b)] {
+            let bytes = f.to_bytes().unwrap();
+            largest_ratio = largest_ratio.max(bytes.len() as f64 / m.total_bytes() as f64);
+        }
+
+        let weights = compare(&a, &b, &options).unwrap();
+        let expected = decisive(&weights);
+        let runs = [
+            (
+                "fingerprint vs weights",
+                compare_subjects(Subject::Fingerprint(&fa), Subject::Weights(&b), &options),
+            ),
+            (
+                "weights vs fingerprint",
+                compare_subjects(Subject::Weights(&a), Subject::Fingerprint(&fb), &options),
+            ),
+        ];
+        for (how, got) in runs {
+            let got = got.unwrap_or_else(|e| panic!("{} ({how}): {e}", p.name));
+            if decisive(&got) != expected || got.verdict != weights.verdict {
+                failures.push(format!(
+                    "{} ({how}): weights {:?} {expected:?}, got {:?} {:?}",
+                    p.name,
+                    weights.verdict,
+                    got.verdict,
+                    decisive(&got)
+                ));
+            }
+        }
+
+        let both = compare_subjects(
+            Subject::Fingerprint(&fa),
+            Subject::Fingerprint(&fb),
+            &options,
+        )
+        .unwrap_or_else(|e| panic!("{} (two fingerprints): {e}", p.name));
+        // Where the basis was transformed the language model says so, and the embeddings
+        // (decisive only with a signed permutation or unit-level support) stay inconclusive.
+        let cannot_follow = both
+            .components
+            .iter()
+            .any(|c| c.verdict == Verdict::Inconclusive && c.reason.contains("cannot follow"));
+        for ((component, want), got) in expected.iter().zip(&both.components) {
+            let ok = got.component == *component
+                && (got.verdict == *want
+                    || (got.verdict == Verdict::Inconclusive && cannot_follow && reuse(*want)));
+            // Never the opposite verdict.
+            let flipped =
+                reuse(*want) != reuse(got.verdict) && got.verdict != Verdict::Inconclusive;
+            if !ok || flipped {
+                failures.push(format!(
+                    "{} (two fingerprints) {component}: weights {want:?}, got {:?}: {}",
+                    p.name, got.verdict, got.reason
+                ));
+            } else if got.verdict != *want {
+                needs_weights.push(format!("{} {component}", p.name));
+            }
+        }
+        if reuse(weights.verdict) && !reuse(both.verdict) && both.verdict != Verdict::Inconclusive {
+            failures.push(format!(
+                "{} (two fingerprints): overall {:?} where weights say {:?}",
+                p.name, both.verdict, weights.verdict
+            ));
+        }
+    }
+    println!("largest fingerprint / model size on the corpus: {largest_ratio:.3}");
+    println!(
+        "two fingerprints left to the weights ({}): {needs_weights:?}",
+        needs_weights.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} disagreements:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn fingerprints_are_deterministic_and_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = CompareOptions::default();
+    let p = &pairs()[0];
+    let m = save(&p.a, dir.path(), &Storage::Safetensors(StDtype::BF16));
+    let one = Fingerprint::build(&m, &options, None)
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    let two = Fingerprint::build(&m, &options, None)
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    assert_eq!(one, two, "the same model must give the same bytes");
+
+    let path = dir.path().join("m.dfp");
+    Fingerprint::from_bytes(&one, "memory")
+        .unwrap()
+        .write(&path)
+        .unwrap();
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        one,
+        "write reproduces the bytes"
+    );
+    let back = Fingerprint::read(&path).unwrap();
+    assert_eq!(back.to_bytes().unwrap(), one);
+    assert_eq!(back.digest, blake3::hash(&one).to_hex().to_string());
+
+    // The model moved elsewhere still gives the same bytes.
+    let moved = tempfile::tempdir().unwrap();
+    let copy = moved.path().join(dir.path().file_name().unwrap());
+    std::fs::create_dir_all(&copy).unwrap();
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        let e = e.unwrap();
+        if e.path().extension().is_none_or(|x| x != "dfp") {
+            std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
+        }
+    }
+    let m2 = Model::open(&copy, OpenOptions::default()).unwrap();
+    let three = Fingerprint::build(&m2, &options, None)
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    assert_eq!(
+        one, three,
+        "bytes must not depend on where the model is stored"
+    );
+}
+
+#[test]
+fn damaged_fingerprints_are_refused_with_the_file_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = CompareOptions::default();
+    let p = &pairs()[0];
+    let m = save(&p.a, dir.path(), &Storage::Safetensors(StDtype::F32));
+    let bytes = Fingerprint::build(&m, &options, None)
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    let path = dir.path().join("x.dfp");
+    // Truncated at several points, one flipped byte, a foreign file.
+    let mut cases: Vec<(String, Vec<u8>)> = [0, 7, 8, 30, bytes.len() / 2, bytes.len() - 1]
+        .iter()
+        .map(|&n| (format!("truncated at {n}"), bytes[..n].to_vec()))
+        .collect();
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 3] ^= 0x40;
+    cases.push(("one flipped byte".into(), flipped));
+    cases.push(("a text file".into(), b"hello, not a fingerprint\n".to_vec()));
+    for (what, data) in cases {
+        std::fs::write(&path, &data).unwrap();
+        let err = match Fingerprint::read(&path) {
+            Ok(_) => panic!("{what}: accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            err.contains("x.dfp"),
+            "{what}: error must name the file: {err}"
+        );
+        assert!(
+            err.contains("corrupt") || err.contains("not a dokja fingerprint"),
+            "{what}: unclear error: {err}"
+        );
+    }
+}
