@@ -37,7 +37,7 @@ pub const VERSION: u32 = 1;
 pub const EXTENSION: &str = "dfp";
 /// Routed experts per layer and matrix kind whose units a fingerprint keeps (all of them are
 /// digested and sampled for identity).
-pub const MAX_EXPERTS: usize = 16;
+pub const MAX_EXPERTS: usize = 8;
 /// Embedding rows kept for alignment: the first eligible tokens in id order.
 pub const ANCHOR_ROWS: usize = 4096;
 /// Bounds on what a fingerprint file may declare (a hostile file must not make us allocate).
@@ -235,72 +235,9 @@ impl Fingerprint {
         opts: &CompareOptions,
         progress: Option<FingerprintProgress>,
     ) -> Result<Fingerprint> {
-        let params = Params::of(opts);
         let slots = ModelSlots::of(model);
-
-        // Pieces: every learned piece of every component, unclassified learned tensors
-        // (content pairing) and small buffers (shared-buffer finding).
-        let mut all_pieces: Vec<Piece> = Vec::new();
-        for &component in slots.components.keys() {
-            all_pieces.extend(pieces(&slots, component).into_values());
-        }
-        for (i, (t, c)) in model.tensors.iter().zip(&slots.classes).enumerate() {
-            let unclassified = c.learned && c.component == Component::Unclassified;
-            let buffer = !c.learned && t.n_elements() <= 1 << 20;
-            if unclassified || buffer {
-                all_pieces.push(Piece {
-                    tensor: i,
-                    rows: 0..t.n_rows(),
-                    shape: t.shape.clone(),
-                    expert: false,
-                });
-            }
-        }
-        all_pieces.sort_by_key(|p| (p.tensor, p.rows.start));
-        all_pieces.dedup_by_key(|p| (p.tensor, p.rows.start));
-
-        // Matrices whose units are kept: all but routed experts beyond the per-layer sample.
-        let mut kept: Vec<(Component, usize, Slot)> = Vec::new();
-        let mut full: Vec<(Component, usize, Slot)> = Vec::new();
-        for (&component, comp) in &slots.components {
-            let mut experts_seen: HashMap<(Kind, Option<u32>), Vec<u32>> = HashMap::new();
-            for s in &comp.matrices {
-                if let (Some(e), false) = (s.expert, s.shared_expert) {
-                    experts_seen.entry((s.kind, s.layer)).or_default().push(e);
-                }
-            }
-            let chosen: HashMap<(Kind, Option<u32>), Vec<u32>> = experts_seen
-                .into_iter()
-                .map(|(k, mut v)| {
-                    v.sort_unstable();
-                    v.dedup();
-                    if v.len() > MAX_EXPERTS {
-                        let pick = dokja_stats::random::sample_indices(
-                            opts.seed ^ 0xE8E8,
-                            v.len(),
-                            MAX_EXPERTS,
-                        )
-                        .expect("MAX_EXPERTS < len");
-                        v = pick.into_iter().map(|i| v[i]).collect();
-                    }
-                    (k, v)
-                })
-                .collect();
-            for (i, s) in comp.matrices.iter().enumerate() {
-                if matches!(s.kind, Kind::PatchEmbedding | Kind::PositionEmbedding) {
-                    full.push((component, i, s.clone()));
-                    continue;
-                }
-                if let (Some(e), false) = (s.expert, s.shared_expert)
-                    && !chosen[&(s.kind, s.layer)].contains(&e)
-                {
-                    continue;
-                }
-                kept.push((component, i, s.clone()));
-            }
-        }
-
-        let total = (all_pieces.len() + kept.len() + full.len() + 1) as u64;
+        let plan = Plan::of(&slots, opts);
+        let total = (plan.pieces.len() + plan.kept.len() + plan.full.len() + 1) as u64;
         let done = std::sync::atomic::AtomicU64::new(0);
         let tick = || {
             let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
@@ -308,136 +245,110 @@ impl Fingerprint {
                 p(d, total);
             }
         };
-
         let subject = Subject::Weights(model);
-        let piece_results: Vec<Result<(usize, u64, StoredPiece)>> = all_pieces
+        let pieces = plan
+            .pieces
             .par_iter()
             .map(|p| {
                 let digests = piece_digests(model, p)?;
                 let samples = sample_values(model, p, opts.seed)?;
                 tick();
-                Ok((p.tensor, p.rows.start, StoredPiece { digests, samples }))
+                Ok(StoredPiece { digests, samples })
             })
-            .collect();
-        let mut stored_pieces = HashMap::new();
-        let mut piece_order = Vec::new();
-        for (r, piece) in piece_results.into_iter().zip(&all_pieces) {
-            let (t, r0, p) = r?;
-            piece_order.push((t, r0, piece.rows.end));
-            stored_pieces.insert((t, r0), p);
-        }
-
-        let sketch_results: Vec<Result<((Component, usize), QuerySketch)>> = kept
+            .collect::<Result<Vec<_>>>()?;
+        let sketches = plan
+            .kept
             .par_iter()
             .map(|(component, i, s)| {
                 let q = subject
                     .query_sketch(*component, *i, s, opts)?
                     .expect("weights always have sketches");
                 tick();
-                Ok(((*component, *i), q))
+                Ok(q)
             })
-            .collect();
-        let mut sketches = HashMap::new();
-        let mut sketch_order = Vec::new();
-        for r in sketch_results {
-            let (k, q) = r?;
-            sketch_order.push(k);
-            sketches.insert(k, q);
-        }
-
-        let mut matrices = HashMap::new();
-        let mut matrix_order = Vec::new();
-        for (component, i, s) in &full {
-            matrices.insert((*component, *i), subject.matrix(*component, *i, s)?);
-            matrix_order.push((*component, *i));
-            tick();
-        }
-
-        let anchors = anchor_rows(&slots)?;
-        tick();
-
-        let source = Source {
-            name: model
-                .path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            format: model.format,
-            files: file_digests(model)?,
-        };
-        let metadata: Metadata = model
-            .metadata
+            .collect::<Result<Vec<_>>>()?;
+        let matrices = plan
+            .full
             .iter()
-            .filter(|(_, v)| v.as_array().is_none_or(|a| a.len() <= 64))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+            .map(|(component, i, s)| {
+                let m = subject.matrix(*component, *i, s)?;
+                tick();
+                Ok(m)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let anchors = match &plan.anchors {
+            Some((tensor, ids)) => Some(subject.anchor_rows(*tensor, ids)?),
+            None => None,
+        };
+        tick();
+        let values = Values {
+            files: file_digests(model)?,
+            pieces,
+            sketches,
+            matrices,
+            anchors,
+        };
+        // Serialize and read back: the in-memory fingerprint is exactly what the file holds
+        // (f16 rounding included), so comparisons from memory and from file agree.
+        let bytes = assemble(model, opts, &plan, &values)?;
+        Fingerprint::from_bytes(&bytes, "(in memory)")
+    }
 
-        // Serialize to bytes and read back: the in-memory fingerprint is exactly what the
-        // file holds (f16 rounding included), so comparisons from memory and from file agree.
-        let mut blob = Blob::default();
-        let header = Header {
-            format: "dokja-fingerprint".into(),
-            version: VERSION,
-            tool: format!("dokja {}", env!("CARGO_PKG_VERSION")),
-            params,
-            source,
-            tensors: model.tensors.clone(),
-            metadata,
-            // The folder is where the model happened to be stored: not part of the model.
-            sidecars: Sidecars {
-                folder: None,
-                ..model.sidecars.clone()
-            },
-            pieces: piece_order
+    /// The exact size in bytes the fingerprint of `model` will have, computed from its
+    /// description alone (no weights are read): the layout depends on shapes, the tokenizer
+    /// and the seed, never on values. Works on a skeleton.
+    pub fn planned_bytes(model: &Model, opts: &CompareOptions) -> Result<u64> {
+        let slots = ModelSlots::of(model);
+        let plan = Plan::of(&slots, opts);
+        let placeholder = "0".repeat(64);
+        let values = Values {
+            files: model
+                .files
                 .iter()
-                .map(|&(tensor, row_start, row_end)| {
-                    let p = &stored_pieces[&(tensor, row_start)];
-                    PieceRecord {
-                        tensor,
-                        row_start,
-                        row_end,
-                        exact: p.digests.exact.clone(),
-                        bf16: p.digests.bf16.clone(),
-                        samples: blob.push_f32(&p.samples),
+                .map(|f| SourceFile {
+                    name: file_name(model, &f.path),
+                    bytes: std::fs::metadata(&f.path).map_or(0, |m| m.len()),
+                    blake3: placeholder.clone(),
+                })
+                .collect(),
+            pieces: plan
+                .pieces
+                .iter()
+                .map(|p| StoredPiece {
+                    digests: PieceDigests {
+                        exact: placeholder.clone(),
+                        bf16: placeholder.clone(),
+                    },
+                    samples: vec![0.0; crate::identity::sample_positions(p, opts.seed).len()],
+                })
+                .collect(),
+            sketches: plan
+                .kept
+                .iter()
+                .map(|(_, _, s)| {
+                    let (n_units, width) = s.units_by_width();
+                    let indices = crate::units::queries(
+                        n_units,
+                        crate::subject::query_budget(s, opts),
+                        crate::units::slot_seed(opts.seed, s),
+                    );
+                    QuerySketch {
+                        n_units,
+                        rows: Mat::zeros(indices.len(), width.min(opts.sketch_dim)),
+                        indices,
                     }
                 })
                 .collect(),
-            sketches: sketch_order
+            matrices: plan
+                .full
                 .iter()
-                .map(|k| {
-                    let q = &sketches[k];
-                    SketchRecord {
-                        component: k.0,
-                        slot: k.1,
-                        units: q.n_units,
-                        indices: q.indices.iter().map(|&i| i as u32).collect(),
-                        cols: q.rows.cols(),
-                        rows: blob.push_f16(q.rows.as_slice()),
-                    }
-                })
+                .map(|(_, _, s)| Mat::zeros(s.stored.0, s.stored.1))
                 .collect(),
-            matrices: matrix_order
-                .iter()
-                .map(|k| {
-                    let m = &matrices[k];
-                    MatrixRecord {
-                        component: k.0,
-                        slot: k.1,
-                        rows: m.rows(),
-                        cols: m.cols(),
-                        data: blob.push_f16(m.as_slice()),
-                    }
-                })
-                .collect(),
-            anchors: anchors.map(|(tensor, ids, rows)| AnchorRecord {
-                tensor,
-                ids: ids.iter().map(|&i| i as u32).collect(),
-                width: rows.cols(),
-                data: blob.push_f16(rows.as_slice()),
+            anchors: plan.anchors.as_ref().map(|(tensor, ids)| {
+                Mat::zeros(ids.len(), model.tensors[*tensor].row_len() as usize)
             }),
         };
-        let bytes = encode(&header, &blob.bytes)?;
-        Fingerprint::from_bytes(&bytes, "(in memory)")
+        Ok(assemble(model, opts, &plan, &values)?.len() as u64)
     }
 
     /// The file's bytes (deterministic).
@@ -652,6 +563,178 @@ impl Fingerprint {
     }
 }
 
+/// What a fingerprint of a model will hold, decided from the model's description alone.
+struct Plan {
+    pieces: Vec<Piece>,
+    /// Matrices whose query units are kept.
+    kept: Vec<(Component, usize, Slot)>,
+    /// Matrices kept whole (patch and position embeddings: encoder anchors).
+    full: Vec<(Component, usize, Slot)>,
+    anchors: Option<(usize, Vec<u64>)>,
+}
+
+impl Plan {
+    fn of(slots: &ModelSlots<'_>, opts: &CompareOptions) -> Plan {
+        let model = slots.model;
+        // Pieces: every learned piece of every component, unclassified learned tensors
+        // (content pairing) and small buffers (shared-buffer finding).
+        let mut all_pieces: Vec<Piece> = Vec::new();
+        for &component in slots.components.keys() {
+            all_pieces.extend(pieces(slots, component).into_values());
+        }
+        for (i, (t, c)) in model.tensors.iter().zip(&slots.classes).enumerate() {
+            let unclassified = c.learned && c.component == Component::Unclassified;
+            let buffer = !c.learned && t.n_elements() <= 1 << 20;
+            if unclassified || buffer {
+                all_pieces.push(Piece {
+                    tensor: i,
+                    rows: 0..t.n_rows(),
+                    shape: t.shape.clone(),
+                    expert: false,
+                });
+            }
+        }
+        all_pieces.sort_by_key(|p| (p.tensor, p.rows.start));
+        all_pieces.dedup_by_key(|p| (p.tensor, p.rows.start));
+
+        // Matrices whose units are kept: all but routed experts beyond the per-layer sample.
+        let mut kept = Vec::new();
+        let mut full = Vec::new();
+        for (&component, comp) in &slots.components {
+            let mut experts: HashMap<(Kind, Option<u32>), Vec<u32>> = HashMap::new();
+            for s in &comp.matrices {
+                if let (Some(e), false) = (s.expert, s.shared_expert) {
+                    experts.entry((s.kind, s.layer)).or_default().push(e);
+                }
+            }
+            let chosen: HashMap<(Kind, Option<u32>), Vec<u32>> = experts
+                .into_iter()
+                .map(|(k, mut v)| {
+                    v.sort_unstable();
+                    v.dedup();
+                    if v.len() > MAX_EXPERTS {
+                        let pick = dokja_stats::random::sample_indices(
+                            opts.seed ^ 0xE8E8,
+                            v.len(),
+                            MAX_EXPERTS,
+                        )
+                        .expect("MAX_EXPERTS < len");
+                        v = pick.into_iter().map(|i| v[i]).collect();
+                    }
+                    (k, v)
+                })
+                .collect();
+            for (i, s) in comp.matrices.iter().enumerate() {
+                if matches!(s.kind, Kind::PatchEmbedding | Kind::PositionEmbedding) {
+                    full.push((component, i, s.clone()));
+                    continue;
+                }
+                if let (Some(e), false) = (s.expert, s.shared_expert)
+                    && !chosen[&(s.kind, s.layer)].contains(&e)
+                {
+                    continue;
+                }
+                kept.push((component, i, s.clone()));
+            }
+        }
+        Plan {
+            pieces: all_pieces,
+            kept,
+            full,
+            anchors: anchor_ids(slots),
+        }
+    }
+}
+
+/// The values a plan asks for, in plan order.
+struct Values {
+    files: Vec<SourceFile>,
+    pieces: Vec<StoredPiece>,
+    sketches: Vec<QuerySketch>,
+    matrices: Vec<Mat>,
+    anchors: Option<Mat>,
+}
+
+fn assemble(model: &Model, opts: &CompareOptions, plan: &Plan, values: &Values) -> Result<Vec<u8>> {
+    let mut blob = Blob::default();
+    let metadata: Metadata = model
+        .metadata
+        .iter()
+        .filter(|(_, v)| v.as_array().is_none_or(|a| a.len() <= 64))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let header =
+        Header {
+            format: "dokja-fingerprint".into(),
+            version: VERSION,
+            tool: format!("dokja {}", env!("CARGO_PKG_VERSION")),
+            params: Params::of(opts),
+            source: Source {
+                name: model
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                format: model.format,
+                files: values.files.clone(),
+            },
+            tensors: model.tensors.clone(),
+            metadata,
+            // The folder is where the model happened to be stored: not part of the model.
+            sidecars: Sidecars {
+                folder: None,
+                ..model.sidecars.clone()
+            },
+            pieces: plan
+                .pieces
+                .iter()
+                .zip(&values.pieces)
+                .map(|(piece, p)| PieceRecord {
+                    tensor: piece.tensor,
+                    row_start: piece.rows.start,
+                    row_end: piece.rows.end,
+                    exact: p.digests.exact.clone(),
+                    bf16: p.digests.bf16.clone(),
+                    samples: blob.push_f32(&p.samples),
+                })
+                .collect(),
+            sketches: plan
+                .kept
+                .iter()
+                .zip(&values.sketches)
+                .map(|((component, slot, _), q)| SketchRecord {
+                    component: *component,
+                    slot: *slot,
+                    units: q.n_units,
+                    indices: q.indices.iter().map(|&i| i as u32).collect(),
+                    cols: q.rows.cols(),
+                    rows: blob.push_f16(q.rows.as_slice()),
+                })
+                .collect(),
+            matrices: plan
+                .full
+                .iter()
+                .zip(&values.matrices)
+                .map(|((component, slot, _), m)| MatrixRecord {
+                    component: *component,
+                    slot: *slot,
+                    rows: m.rows(),
+                    cols: m.cols(),
+                    data: blob.push_f16(m.as_slice()),
+                })
+                .collect(),
+            anchors: plan.anchors.as_ref().zip(values.anchors.as_ref()).map(
+                |((tensor, ids), rows)| AnchorRecord {
+                    tensor: *tensor,
+                    ids: ids.iter().map(|&i| i as u32).collect(),
+                    width: rows.cols(),
+                    data: blob.push_f16(rows.as_slice()),
+                },
+            ),
+        };
+    encode(&header, &blob.bytes)
+}
+
 fn encode(header: &Header, blob: &[u8]) -> Result<Vec<u8>> {
     let json = serde_json::to_vec(header).map_err(|e| FingerprintError::Corrupt {
         path: "(encoding)".into(),
@@ -721,16 +804,10 @@ fn read_array(blob: &[u8], r: &ArrayRef) -> Option<Vec<f32>> {
 
 /// The first eligible rows of the language model's token embedding (or head): what token
 /// anchors read.
-fn anchor_rows(slots: &ModelSlots<'_>) -> Result<Option<(usize, Vec<u64>, Mat)>> {
-    let Some(comp) = slots.components.get(&Component::LanguageModel) else {
-        return Ok(None);
-    };
-    let Some(tensor) = comp.token_embedding.or(comp.lm_head) else {
-        return Ok(None);
-    };
-    let Some(tok) = slots.model.sidecars.tokenizer.as_ref() else {
-        return Ok(None);
-    };
+fn anchor_ids(slots: &ModelSlots<'_>) -> Option<(usize, Vec<u64>)> {
+    let comp = slots.components.get(&Component::LanguageModel)?;
+    let tensor = comp.token_embedding.or(comp.lm_head)?;
+    let tok = slots.model.sidecars.tokenizer.as_ref()?;
     let t = &slots.model.tensors[tensor];
     let special: std::collections::HashSet<u32> = tok.special_tokens.iter().map(|s| s.id).collect();
     let ids: Vec<u64> = (0..tok.vocab.len())
@@ -743,41 +820,35 @@ fn anchor_rows(slots: &ModelSlots<'_>) -> Result<Option<(usize, Vec<u64>, Mat)>>
         .take(ANCHOR_ROWS)
         .map(|id| id as u64)
         .collect();
-    if ids.is_empty() {
-        return Ok(None);
-    }
-    let rows = Subject::Weights(slots.model).anchor_rows(tensor, &ids)?;
-    Ok(Some((tensor, ids, rows)))
+    (!ids.is_empty()).then_some((tensor, ids))
 }
 
-fn file_digests(model: &Model) -> Result<Vec<SourceFile>> {
+fn file_name(model: &Model, path: &Path) -> String {
     let base = if model.path.is_dir() {
         model.path.as_path()
     } else {
         model.path.parent().unwrap_or(Path::new(""))
     };
+    path.strip_prefix(base)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn file_digests(model: &Model) -> Result<Vec<SourceFile>> {
     model
         .files
         .iter()
         .map(|f| {
-            let name = f
-                .path
-                .strip_prefix(base)
-                .unwrap_or(&f.path)
-                .to_string_lossy()
-                .into_owned();
-            let mut hasher = blake3::Hasher::new();
-            let mut file = std::fs::File::open(&f.path).map_err(|source| FingerprintError::Io {
+            let io = |source| FingerprintError::Io {
                 path: f.path.display().to_string(),
                 source,
-            })?;
-            let bytes =
-                std::io::copy(&mut file, &mut hasher).map_err(|source| FingerprintError::Io {
-                    path: f.path.display().to_string(),
-                    source,
-                })?;
+            };
+            let mut hasher = blake3::Hasher::new();
+            let mut file = std::fs::File::open(&f.path).map_err(io)?;
+            let bytes = std::io::copy(&mut file, &mut hasher).map_err(io)?;
             Ok(SourceFile {
-                name,
+                name: file_name(model, &f.path),
                 bytes,
                 blake3: hasher.finalize().to_hex().to_string(),
             })

@@ -58,6 +58,12 @@ fn fingerprints_reach_the_verdicts_of_weights() {
         let fb = Fingerprint::build(&b, &options, None).unwrap();
         for (f, m) in [(&fa, &a), (&fb, &b)] {
             let bytes = f.to_bytes().unwrap();
+            assert_eq!(
+                Fingerprint::planned_bytes(m, &options).unwrap(),
+                bytes.len() as u64,
+                "{}: the planned size must be the size",
+                p.name
+            );
             largest_ratio = largest_ratio.max(bytes.len() as f64 / m.total_bytes() as f64);
         }
 
@@ -218,6 +224,123 @@ fn damaged_fingerprints_are_refused_with_the_file_named() {
         assert!(
             err.contains("corrupt") || err.contains("not a dokja fingerprint"),
             "{what}: unclear error: {err}"
+        );
+    }
+}
+
+/// A model description of real scale, without data: enough to plan a fingerprint.
+fn skeleton(model_type: &str, tensors: Vec<(String, Vec<u64>)>, vocab: usize) -> Model {
+    use dokja_formats::{Dtype, RowOrder, TensorInfo, Tokenizer, TokenizerKind, WeightsFormat};
+    let tensors = tensors
+        .into_iter()
+        .map(|(name, shape)| TensorInfo {
+            stored_name: name.clone(),
+            name,
+            byte_len: 2 * shape.iter().product::<u64>(),
+            shape,
+            dtype: Dtype::BF16,
+            file: 0,
+            offset: 0,
+            row_order: RowOrder::Identity,
+            value_shift: 0.0,
+        })
+        .collect();
+    let sidecars = dokja_formats::hf::Sidecars {
+        config: Some(serde_json::json!({ "model_type": model_type })),
+        tokenizer: Some(Tokenizer {
+            kind: TokenizerKind::ByteLevelBpe,
+            vocab: (0..vocab).map(|i| format!("tok{i}")).collect(),
+            merges: Vec::new(),
+            special_tokens: Vec::new(),
+            source: "test".into(),
+        }),
+        ..Default::default()
+    };
+    Model::skeleton(
+        "big".into(),
+        WeightsFormat::SafetensorsSharded,
+        tensors,
+        Default::default(),
+        sidecars,
+    )
+}
+
+fn decoder(
+    layers: u32,
+    d: u64,
+    kv: u64,
+    mlp: impl Fn(u32) -> Vec<(String, Vec<u64>)>,
+    vocab: u64,
+) -> Vec<(String, Vec<u64>)> {
+    let mut t = vec![("model.embed_tokens.weight".to_string(), vec![vocab, d])];
+    for l in 0..layers {
+        let p = format!("model.layers.{l}");
+        t.push((format!("{p}.input_layernorm.weight"), vec![d]));
+        t.push((format!("{p}.post_attention_layernorm.weight"), vec![d]));
+        t.push((format!("{p}.self_attn.q_proj.weight"), vec![d, d]));
+        t.push((format!("{p}.self_attn.k_proj.weight"), vec![kv, d]));
+        t.push((format!("{p}.self_attn.v_proj.weight"), vec![kv, d]));
+        t.push((format!("{p}.self_attn.o_proj.weight"), vec![d, d]));
+        t.extend(mlp(l));
+    }
+    t.push(("model.norm.weight".into(), vec![d]));
+    t.push(("lm_head.weight".into(), vec![vocab, d]));
+    t
+}
+
+/// The size bound the fingerprint promises (well under 1% of the model; tens of MB at 100B)
+/// checked on real-scale shapes through the planned size, which the corpus test shows to be
+/// the exact size.
+#[test]
+fn fingerprints_stay_small_at_real_scale() {
+    let options = CompareOptions::default();
+    let dense = |ff: u64, d: u64| {
+        move |l: u32| {
+            let p = format!("model.layers.{l}.mlp");
+            vec![
+                (format!("{p}.gate_proj.weight"), vec![ff, d]),
+                (format!("{p}.up_proj.weight"), vec![ff, d]),
+                (format!("{p}.down_proj.weight"), vec![d, ff]),
+            ]
+        }
+    };
+    // Llama-2-7B.
+    let llama7 = skeleton(
+        "llama",
+        decoder(32, 4096, 4096, dense(11008, 4096), 32000),
+        32000,
+    );
+    // A 100B+ MoE: 48 layers, 128 experts of width 1536, d 4096, vocab 151k.
+    let moe = |l: u32| {
+        let mut t = vec![(format!("model.layers.{l}.mlp.gate.weight"), vec![128, 4096])];
+        for e in 0..128 {
+            let p = format!("model.layers.{l}.mlp.experts.{e}");
+            t.push((format!("{p}.gate_proj.weight"), vec![1536, 4096]));
+            t.push((format!("{p}.up_proj.weight"), vec![1536, 4096]));
+            t.push((format!("{p}.down_proj.weight"), vec![4096, 1536]));
+        }
+        t
+    };
+    let moe100 = skeleton("qwen3_moe", decoder(48, 4096, 512, moe, 151_936), 151_936);
+    for (name, m, max_mb) in [("llama-7b", &llama7, 64.0), ("moe-116b", &moe100, 100.0)] {
+        let params: u64 = m.tensors.iter().map(|t| t.n_elements()).sum();
+        let model_bytes = 2 * params;
+        let fp = Fingerprint::planned_bytes(m, &options).unwrap();
+        let ratio = fp as f64 / model_bytes as f64;
+        let mb = fp as f64 / 1e6;
+        println!(
+            "{name}: {:.1}B parameters, fingerprint {mb:.1} MB = {:.3}% of the bf16 model",
+            params as f64 / 1e9,
+            100.0 * ratio
+        );
+        assert!(
+            ratio < 0.01,
+            "{name}: fingerprint is {:.2}% of the model",
+            100.0 * ratio
+        );
+        assert!(
+            mb < max_mb,
+            "{name}: fingerprint {mb:.1} MB exceeds {max_mb} MB"
         );
     }
 }
