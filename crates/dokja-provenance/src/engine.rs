@@ -1241,3 +1241,54 @@ fn embeddings_report(
     r.alignment = Some(alignment.summary.clone());
     Ok(r)
 }
+
+/// The cheap test an audit runs before the full comparison: can `entry` be a parent of any
+/// component of `candidate` at all? Only what no derivation changes is used (which components
+/// exist and which matrix kinds they have), so no true parent is ever dropped here; an entry
+/// that fails shares nothing a comparison could test.
+pub fn prefilter(entry: Subject<'_>, candidate: Subject<'_>) -> Prefilter {
+    let se = ModelSlots::of_subject(entry);
+    let sc = ModelSlots::of_subject(candidate);
+    let mut shared = Vec::new();
+    for (component, ce) in &se.components {
+        let Some(cc) = sc.components.get(component) else {
+            continue;
+        };
+        let kinds_e: BTreeSet<Kind> = ce.matrices.iter().map(|m| m.kind).collect();
+        let kinds_c: BTreeSet<Kind> = cc.matrices.iter().map(|m| m.kind).collect();
+        let shapes_e: BTreeSet<&[u64]> = ce
+            .learned
+            .iter()
+            .map(|&i| se.model.tensors[i].shape.as_slice())
+            .collect();
+        let common_shape = cc
+            .learned
+            .iter()
+            .any(|&i| shapes_e.contains(sc.model.tensors[i].shape.as_slice()));
+        if common_shape || kinds_e.intersection(&kinds_c).next().is_some() {
+            shared.push(component.as_str());
+        }
+    }
+    if shared.is_empty() {
+        let list = |s: &ModelSlots<'_>| {
+            s.components
+                .keys()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Prefilter {
+            passed: false,
+            reason: format!(
+                "no component with a matrix kind or tensor shape in common (entry: {}; candidate: {})",
+                list(&se),
+                list(&sc)
+            ),
+        }
+    } else {
+        Prefilter {
+            passed: true,
+            reason: format!("shares {} with the candidate", shared.join(", ")),
+        }
+    }
+}

@@ -25,9 +25,9 @@ pub mod subject;
 pub mod tokenizer;
 pub mod units;
 
-pub use engine::{compare, compare_subjects};
+pub use engine::{compare, compare_subjects, prefilter};
 pub use fingerprint::Fingerprint;
-pub use report::{Comparison, ComponentReport, Verdict};
+pub use report::{Comparison, ComponentReport, Prefilter, Verdict};
 pub use subject::Subject;
 
 /// Overall significance level of a `derived` verdict, before Bonferroni over components.

@@ -134,3 +134,10 @@ pub const SCOPE: &str = "H0: the weights of each component were initialized inde
 'derived' and 'identical' reject H0 for that component; 'independent' means no evidence against H0, not proof \
 of training from scratch. Weights only: distillation, shared data and shared public initializations are not tested. \
 Tokenizer and config findings are circumstantial and never decide a verdict.";
+
+/// Whether an audit compares a registry entry in full (see [`crate::engine::prefilter`]).
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct Prefilter {
+    pub passed: bool,
+    pub reason: String,
+}
