@@ -3,7 +3,7 @@
 //! continued training of a trained model must be. Models are trained once and cached.
 
 use dokja_formats::{Model, OpenOptions};
-use dokja_provenance::{CompareOptions, Verdict, compare};
+use dokja_provenance::{CompareOptions, Fingerprint, Subject, Verdict, compare, compare_subjects};
 use dokja_testkit::{StDtype, SynthModel, WeightsLayout, write_hf_folder};
 
 fn save(m: &SynthModel, dir: &std::path::Path) -> Model {
@@ -34,6 +34,20 @@ fn trained_pairs_get_the_right_verdicts() {
             "{:<28} derived={:<5} -> {:?} ({}); weakest excess {excess:+.3}",
             p.name, p.derived, c.verdict, c.summary
         );
+        // A fingerprint of the possible parent (how an audit sees it) reaches the same verdict.
+        let fa = Fingerprint::build(&a, &CompareOptions::default(), None).unwrap();
+        let cf = compare_subjects(
+            Subject::Fingerprint(&fa),
+            Subject::Weights(&b),
+            &CompareOptions::default(),
+        )
+        .unwrap();
+        if cf.verdict != c.verdict {
+            wrong.push(format!(
+                "{}: weights {:?} but fingerprint vs weights {:?}",
+                p.name, c.verdict, cf.verdict
+            ));
+        }
         let reuse = matches!(c.verdict, Verdict::Derived | Verdict::Identical);
         if reuse != p.derived {
             wrong.push(format!(
