@@ -402,15 +402,14 @@ pub fn decide(input: &AuditInput) -> Audit {
         independence: independence_axis(&components, compared.len()),
         policy: policy_axis(&components, input),
     };
-    let decision = if axes.independence.decision == Decision::Fail
-        || axes.policy.decision == Decision::Fail
-    {
-        Decision::Fail
-    } else if axes.independence.decision == Decision::Review {
-        Decision::Review
-    } else {
-        Decision::Pass
-    };
+    let decision =
+        if axes.independence.decision == Decision::Fail || axes.policy.decision == Decision::Fail {
+            Decision::Fail
+        } else if axes.independence.decision == Decision::Review {
+            Decision::Review
+        } else {
+            Decision::Pass
+        };
     let reasons: Vec<Reason> = axes
         .independence
         .reasons
@@ -587,7 +586,7 @@ fn policy_axis(components: &[ComponentAudit], input: &AuditInput) -> AxisOutcome
 
 fn scope_statements(input: &AuditInput, not_compared: &[String]) -> Vec<String> {
     let mut s = vec![
-        "\"No evidence\" is not proof of training from scratch: `independent` means only that no \
+        "\"No evidence\" is not proof of training from scratch: \"independent\" means only that no \
          comparison rejected independent initialization."
             .to_string(),
         "Only weights were tested: distillation, training on shared data and a shared public \

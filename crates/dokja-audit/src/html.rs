@@ -46,6 +46,14 @@ fn n(pointer: &str, value: f64, decimals: usize) -> String {
     )
 }
 
+/// A number shown in scientific notation (significance levels).
+fn sci(pointer: &str, value: f64) -> String {
+    format!(
+        r#"<span class="num" data-json="{}" data-value="{value}">{value:e}</span>"#,
+        escape(pointer)
+    )
+}
+
 fn int(pointer: &str, value: impl std::fmt::Display) -> String {
     format!(
         r#"<span class="num" data-json="{}" data-value="{value}">{value}</span>"#,
@@ -97,7 +105,8 @@ td.r,th.r{text-align:right;font-variant-numeric:tabular-nums}
 .num{font-variant-numeric:tabular-nums}
 .muted{color:#555}
 .circ{color:#555;font-style:italic}
-code,.mono{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:.85em;word-break:break-all}
+code,.mono{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:.85em}
+.mono{word-break:break-all}
 figure{margin:.6rem 0}
 figcaption{font-size:.82rem;color:#444}
 svg.layers{max-width:100%;height:auto;border:1px solid #ddd}
@@ -226,7 +235,10 @@ pub fn render_html(audit: &Audit) -> String {
         escape(&audit.scope.comparison_scope),
         int("/scope/entries_checked", audit.scope.entries_checked),
         int("/scope/compared_in_full", audit.scope.compared_in_full),
-        int("/scope/dropped_by_prefilter", audit.scope.dropped_by_prefilter)
+        int(
+            "/scope/dropped_by_prefilter",
+            audit.scope.dropped_by_prefilter
+        )
     );
     let _ = write!(
         s,
@@ -242,7 +254,7 @@ pub fn render_html(audit: &Audit) -> String {
         r#"<h2>Inputs (reproducibility)</h2><table><tr><th>tool</th><td>{}</td></tr><tr><th>seed</th><td>{}</td></tr><tr><th>alpha</th><td>{}</td></tr><tr><th>created</th><td>{}</td></tr><tr><th>registry</th><td><code>{}</code> ({} entries)</td></tr><tr><th>candidate licence</th><td>{}</td></tr>"#,
         text("/inputs/tool", &i.tool),
         int("/inputs/seed", i.seed),
-        n("/inputs/alpha", i.alpha, 8),
+        sci("/inputs/alpha", i.alpha),
         text("/inputs/created", &i.created),
         escape(&i.registry.path),
         int("/inputs/registry/entries", i.registry.entries),
@@ -334,7 +346,9 @@ fn component_section(s: &mut String, i: usize, comp: &ComponentAudit) {
         comp.verdict.as_str()
     );
     let Some(cp) = &comp.closest_parent else {
-        s.push_str("<p>No registry model has this component: it was compared with nothing.</p></section>");
+        s.push_str(
+            "<p>No registry model has this component: it was compared with nothing.</p></section>",
+        );
         return;
     };
     let pp = format!("{p}/closest_parent");

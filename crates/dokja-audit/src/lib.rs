@@ -26,7 +26,9 @@ pub use audit::{
     Strength, decide, seriousness,
 };
 pub use html::render_html;
-pub use input::{AuditInput, Candidate, EntryInfo, EntryResult, FileDigest, Prefilter, RegistryInfo};
+pub use input::{
+    AuditInput, Candidate, EntryInfo, EntryResult, FileDigest, Prefilter, RegistryInfo,
+};
 pub use render::{render_json, render_markdown, render_terminal};
 
 /// An input that does not describe one audit consistently: the CLI's exit code 2.

@@ -103,7 +103,14 @@ mod tests {
         assert_eq!(assess(Some("Apache-2.0")).class, LicenceClass::Permissive);
         assert_eq!(assess(Some(" MIT ")).class, LicenceClass::Permissive);
         assert_eq!(assess(Some("cc by 4.0")).class, LicenceClass::Permissive);
-        for restrictive in ["gemma", "llama3.1", "cc-by-nc-4.0", "qwen", "other", "gpl-3.0"] {
+        for restrictive in [
+            "gemma",
+            "llama3.1",
+            "cc-by-nc-4.0",
+            "qwen",
+            "other",
+            "gpl-3.0",
+        ] {
             assert_eq!(
                 assess(Some(restrictive)).class,
                 LicenceClass::Restrictive,

@@ -10,7 +10,13 @@ use crate::audit::{Audit, ComponentAudit, Decision, Strength};
 /// A number for people: fixed decimals, "n/a" for what is not a number.
 pub(crate) fn num(x: f64, decimals: usize) -> String {
     if x.is_finite() {
-        format!("{x:.decimals$}")
+        let s = format!("{x:.decimals$}");
+        // "-0.0" says a sign the rounding erased.
+        if s.starts_with('-') && s[1..].chars().all(|c| c == '0' || c == '.') {
+            s[1..].to_string()
+        } else {
+            s
+        }
     } else {
         "n/a".to_string()
     }
@@ -258,11 +264,7 @@ pub fn render_terminal(audit: &Audit, colour: bool) -> String {
                     .map(|l| layer_label(l.layer_a, l.layer_b))
                     .collect();
                 if !carrying.is_empty() {
-                    let _ = writeln!(
-                        s,
-                        "{pad}layers carrying evidence: {}",
-                        carrying.join(" ")
-                    );
+                    let _ = writeln!(s, "{pad}layers carrying evidence: {}", carrying.join(" "));
                 }
                 for st in &p.evidence.statistics {
                     let _ = writeln!(
@@ -468,8 +470,7 @@ pub fn render_markdown(audit: &Audit) -> String {
                 s,
                 "\n| layer (candidate\u{2190}registry) | median score | median null max | median excess | log10 p | carries evidence |\n|---|---|---|---|---|---|"
             );
-            for (l, (score, null_max)) in p.evidence.layers.iter().zip(layer_medians(&p.evidence))
-            {
+            for (l, (score, null_max)) in p.evidence.layers.iter().zip(layer_medians(&p.evidence)) {
                 let _ = writeln!(
                     s,
                     "| {} | {} | {} | {} | {} | {} |",
@@ -522,7 +523,11 @@ pub fn render_markdown(audit: &Audit) -> String {
     for st in &audit.scope.statements {
         let _ = writeln!(s, "- {}", md_escape(st));
     }
-    let _ = writeln!(s, "- Each comparison: {}", md_escape(&audit.scope.comparison_scope));
+    let _ = writeln!(
+        s,
+        "- Each comparison: {}",
+        md_escape(&audit.scope.comparison_scope)
+    );
     let _ = writeln!(
         s,
         "\n## Licence policy\n\n{}\n\nPermissive: {}.",
@@ -542,7 +547,13 @@ pub fn render_markdown(audit: &Audit) -> String {
         i.registry.entries
     );
     for f in &i.candidate.files {
-        let _ = writeln!(s, "| {} | {} | `{}` |", md_escape(&f.name), f.bytes, md_code(&f.blake3));
+        let _ = writeln!(
+            s,
+            "| {} | {} | `{}` |",
+            md_escape(&f.name),
+            f.bytes,
+            md_code(&f.blake3)
+        );
     }
     let _ = writeln!(
         s,

@@ -204,34 +204,51 @@ pub fn layer_plot(r: &ComponentReport, effect_margin: f64, pointer: &str) -> Opt
         LEFT + plot_w / 2.0,
         HEIGHT - BOTTOM + 30.0
     );
-    // Legend.
+    // Legend: symbol then text, left to right.
     let ly = HEIGHT - 12.0;
-    let _ = write!(
-        s,
-        r##"<g fill="#333"><circle cx="{LEFT}" cy="{:.1}" r="3.5" fill="#fff" stroke="#1f3a5f" stroke-width="1.5"/><text x="{:.1}" y="{:.1}">observed (median over kinds)</text><circle cx="{:.1}" cy="{:.1}" r="4.5" fill="#8b1a1a"/><text x="{:.1}" y="{:.1}">carries evidence</text><rect x="{:.1}" y="{:.1}" width="12" height="9" fill="#e3e3e3"/><text x="{:.1}" y="{:.1}">null up to its max</text><rect x="{:.1}" y="{:.1}" width="12" height="9" fill="#c4c4c4"/><text x="{:.1}" y="{:.1}">null mean &#177; sd</text><line x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#888" stroke-dasharray="4 3"/><text x="{:.1}" y="{:.1}">null max + margin {}</text></g>"##,
-        ly - 3.5,
-        LEFT + 8.0,
-        ly,
-        LEFT + 190.0,
-        ly - 3.5,
-        LEFT + 198.0,
-        ly,
-        LEFT + 300.0,
-        ly - 9.0,
-        LEFT + 316.0,
-        ly,
-        LEFT + 420.0,
-        ly - 9.0,
-        LEFT + 436.0,
-        ly,
-        LEFT + 528.0,
-        LEFT + 548.0,
-        ly - 3.5,
-        ly - 3.5,
-        LEFT + 552.0,
-        ly,
-        num(effect_margin, 2)
-    );
+    let mut lx = LEFT;
+    let _ = write!(s, r##"<g fill="#333" font-size="10">"##);
+    let items: [(&str, String); 5] = [
+        (
+            r##"<circle cx="{x}" cy="{y}" r="3.5" fill="#fff" stroke="#1f3a5f" stroke-width="1.5"/>"##,
+            "observed (median over kinds)".into(),
+        ),
+        (
+            r##"<circle cx="{x}" cy="{y}" r="4.5" fill="#8b1a1a"/>"##,
+            "carries evidence".into(),
+        ),
+        (
+            r##"<rect x="{x0}" y="{y0}" width="12" height="9" fill="#e3e3e3"/>"##,
+            "null, up to its max".into(),
+        ),
+        (
+            r##"<rect x="{x0}" y="{y0}" width="12" height="9" fill="#c4c4c4"/>"##,
+            "null mean \u{b1} sd".into(),
+        ),
+        (
+            r##"<line x1="{x0}" x2="{x1}" y1="{y}" y2="{y}" stroke="#888" stroke-dasharray="4 3"/>"##,
+            format!("null max + margin {}", num(effect_margin, 2)),
+        ),
+    ];
+    for (symbol, label) in items {
+        let y = ly - 3.5;
+        let symbol = symbol
+            .replace("{x0}", &format!("{:.1}", lx - 6.0))
+            .replace("{x1}", &format!("{:.1}", lx + 6.0))
+            .replace("{x}", &format!("{lx:.1}"))
+            .replace("{y0}", &format!("{:.1}", y - 4.5))
+            .replace("{y}", &format!("{y:.1}"));
+        s.push_str(&symbol);
+        let _ = write!(
+            s,
+            r#"<text x="{:.1}" y="{ly:.1}">{}</text>"#,
+            lx + 10.0,
+            escape(&label)
+        );
+        // About 5.5 px per character at this size.
+        lx += 10.0 + label.chars().count() as f64 * 5.5 + 22.0;
+    }
+    s.push_str("</g>");
     s.push_str("</svg>");
     Some(s)
 }

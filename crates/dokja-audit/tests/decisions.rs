@@ -63,7 +63,12 @@ fn copied_vision_tower_fails_naming_the_donor_and_the_component() {
     assert_eq!(audit.scope.compared_in_full, 3);
     assert_eq!(audit.scope.dropped_by_prefilter, 1);
     // Tokenizer and config findings are listed but never become reasons.
-    assert!(audit.circumstantial.iter().any(|f| f.component == "tokenizer"));
+    assert!(
+        audit
+            .circumstantial
+            .iter()
+            .any(|f| f.component == "tokenizer")
+    );
     assert!(audit.circumstantial.iter().any(|f| f.component == "config"));
 }
 
@@ -124,7 +129,10 @@ fn independent_model_passes_with_its_scope_stated() {
     let scope = audit.scope.statements.join(" ");
     assert!(scope.contains("not proof"), "{scope}");
     assert!(scope.contains("distillation"), "{scope}");
-    assert!(scope.contains("Only the 3 models in the registry"), "{scope}");
+    assert!(
+        scope.contains("Only the 3 models in the registry"),
+        "{scope}"
+    );
     assert_eq!(audit.entries.len(), 3);
     assert_eq!(audit.entries[2].verdict, None);
 }
@@ -211,7 +219,12 @@ fn inconsistent_inputs_are_refused() {
     let s = independent();
     let mut wrong = s.input.clone();
     wrong.registry.entries = 5;
-    assert!(validate(&wrong).unwrap_err().to_string().contains("5 entries"));
+    assert!(
+        validate(&wrong)
+            .unwrap_err()
+            .to_string()
+            .contains("5 entries")
+    );
     let mut wrong = s.input.clone();
     wrong.results[1].entry.id = "base-lm".into();
     assert!(validate(&wrong).unwrap_err().to_string().contains("twice"));
@@ -225,5 +238,10 @@ fn inconsistent_inputs_are_refused() {
     );
     let mut wrong = s.input.clone();
     wrong.created = " ".into();
-    assert!(validate(&wrong).unwrap_err().to_string().contains("created"));
+    assert!(
+        validate(&wrong)
+            .unwrap_err()
+            .to_string()
+            .contains("created")
+    );
 }

@@ -22,14 +22,21 @@ fn terminal_report_leads_with_the_decision() {
     assert!(!plain.contains('\x1b'));
     let reasons: Vec<&str> = plain.lines().skip(1).take(2).collect();
     assert!(
-        reasons.iter().any(|l| l.contains("[independence]") && l.contains("vision_encoder")),
+        reasons
+            .iter()
+            .any(|l| l.contains("[independence]") && l.contains("vision_encoder")),
         "{plain}"
     );
     assert!(
-        reasons.iter().any(|l| l.contains("[policy]") && l.contains("gemma")),
+        reasons
+            .iter()
+            .any(|l| l.contains("[policy]") && l.contains("gemma")),
         "{plain}"
     );
-    assert!(plain.contains("closest known parent: Model donor-vlm"), "{plain}");
+    assert!(
+        plain.contains("closest known parent: Model donor-vlm"),
+        "{plain}"
+    );
     assert!(plain.contains("circumstantial (never decisive)"));
     let coloured = render_terminal(&audit, true);
     assert!(coloured.contains("\x1b[1;31mAUDIT FAIL\x1b[0m"));
@@ -57,6 +64,12 @@ fn markdown_report_has_every_section() {
     }
     for f in &audit.inputs.candidate.files {
         assert!(md.contains(&f.blake3));
+    }
+    if let Some(keep) = std::env::var_os("DOKJA_AUDIT_SAMPLE_DIR") {
+        let keep = Path::new(&keep);
+        std::fs::create_dir_all(keep).unwrap();
+        std::fs::write(keep.join("fine-tune.html"), render_html(&audit)).unwrap();
+        std::fs::write(keep.join("fine-tune.md"), md).unwrap();
     }
 }
 
@@ -218,7 +231,10 @@ fn chromium_renders_the_report_without_requests() {
     assert!(checked.numbers > 20 && checked.strings > 5 && checked.points > 0);
 
     let requested = page_requests(&netlog);
-    assert!(requested.is_empty(), "the report made chromium request {requested:?}");
+    assert!(
+        requested.is_empty(),
+        "the report made chromium request {requested:?}"
+    );
 
     // The same check on a page that does reference the network must see the request, or
     // the empty list above proves nothing.

@@ -117,7 +117,9 @@ pub fn compare(a: &Model, b: &Model, opts: &CompareOptions) -> Result<Comparison
             effect_margin: EFFECT_MARGIN,
             embedding_effect_margin: EMBEDDING_EFFECT_MARGIN,
             permutation_fit_min: crate::align::PERMUTATION_FIT_MIN,
-            layer_combination: "Cauchy combination (valid under dependence) of per-kind, then per-layer p-values".into(),
+            layer_combination:
+                "Cauchy combination (valid under dependence) of per-kind, then per-layer p-values"
+                    .into(),
             multiple_testing: "Bonferroni over the components tested".into(),
         },
         scope: SCOPE.into(),

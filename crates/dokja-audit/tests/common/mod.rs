@@ -8,7 +8,9 @@ pub mod scenarios;
 
 use std::path::Path;
 
-use dokja_audit::{AuditInput, Candidate, EntryInfo, EntryResult, FileDigest, Prefilter, RegistryInfo};
+use dokja_audit::{
+    AuditInput, Candidate, EntryInfo, EntryResult, FileDigest, Prefilter, RegistryInfo,
+};
 use dokja_formats::{Model, OpenOptions};
 use dokja_provenance::{CompareOptions, Comparison, compare};
 use dokja_testkit::{StDtype, SynthModel, WeightsLayout, write_hf_folder};
@@ -84,7 +86,9 @@ pub fn input(dir: &Path, results: Vec<EntryResult>) -> AuditInput {
     AuditInput {
         candidate: Candidate {
             path: dir.display().to_string(),
-            format: b.as_ref().map_or("safetensors".into(), |b| b.format.clone()),
+            format: b
+                .as_ref()
+                .map_or("safetensors".into(), |b| b.format.clone()),
             family: b.as_ref().map_or("llama".into(), |b| b.family.clone()),
             parameters: b.as_ref().map_or(0, |b| b.parameters),
             licence: Some("apache-2.0".into()),

@@ -72,11 +72,18 @@ pub fn check(page: &str, json: &Value) -> Checked {
             // A plotted point: the medians over matrix kinds of the layer's JSON.
             let kinds = target["kinds"].as_array().expect("layer kinds");
             let score = median(kinds.iter().map(|k| k["score"].as_f64().unwrap()).collect());
-            let null_max =
-                median(kinds.iter().map(|k| k["null_max"].as_f64().unwrap()).collect());
+            let null_max = median(
+                kinds
+                    .iter()
+                    .map(|k| k["null_max"].as_f64().unwrap())
+                    .collect(),
+            );
             let shown: f64 = attr(tag, "data-score").unwrap().parse().unwrap();
             let shown_null: f64 = attr(tag, "data-null-max").unwrap().parse().unwrap();
-            assert!(close(shown, score), "{pointer}: plotted {shown}, JSON median {score}");
+            assert!(
+                close(shown, score),
+                "{pointer}: plotted {shown}, JSON median {score}"
+            );
             assert!(
                 close(shown_null, null_max),
                 "{pointer}: plotted null {shown_null}, JSON median {null_max}"
@@ -100,9 +107,14 @@ pub fn check(page: &str, json: &Value) -> Checked {
                 checked.strings += 1;
             }
             Value::Number(n) => {
-                let exact: f64 = value.parse().unwrap_or_else(|_| panic!("{pointer}: {value}"));
+                let exact: f64 = value
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{pointer}: {value}"));
                 let json_value = n.as_f64().unwrap();
-                assert!(close(exact, json_value), "{pointer}: page {exact}, JSON {json_value}");
+                assert!(
+                    close(exact, json_value),
+                    "{pointer}: page {exact}, JSON {json_value}"
+                );
                 let displayed: f64 = shown
                     .trim()
                     .parse()

@@ -84,7 +84,10 @@ pub fn independent() -> Scenario {
     let results = vec![
         compared(
             entry("base-lm", Some("gemma")),
-            comparison(&save(&llama_like(&spec, 1), &dir.path().join("base")), &cand),
+            comparison(
+                &save(&llama_like(&spec, 1), &dir.path().join("base")),
+                &cand,
+            ),
         ),
         compared(
             entry("seed-3-lm", Some("llama3.1")),
