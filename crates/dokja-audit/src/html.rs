@@ -324,10 +324,9 @@ pub fn render_html(audit: &Audit) -> String {
             outcome
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         s,
-        r#"</table><p class="muted">Report schema {}. Every number on this page is read from the audit's JSON.</p></main></body></html>
-"#,
+        r#"</table><p class="muted">Report schema {}. Every number on this page is read from the audit's JSON.</p></main></body></html>"#,
         text("/schema", &audit.schema)
     );
     s
