@@ -254,7 +254,11 @@ fn strength(report: &ComponentReport) -> Strength {
     }
 }
 
-/// Stronger evidence sorts first: more exact identity, then smaller p, then larger excess.
+/// Stronger evidence sorts first: more of the identity check bit-equal, then the larger
+/// effect (per-layer excess over the null's maximum: how much of the other model's units
+/// survive), then the smaller p, then the smaller identity difference. Effect before p:
+/// among related models p-values of 1e-3000 and 1e-2900 say the same thing, and which is
+/// smaller depends on the spread of each pair's null more than on kinship.
 fn stronger_first(a: &Strength, b: &Strength) -> Ordering {
     let exact_fraction = |s: &Strength| match (s.identity_exact, s.identity_paired) {
         (Some(e), Some(p)) if p > 0 => e as f64 / p as f64,
@@ -263,17 +267,17 @@ fn stronger_first(a: &Strength, b: &Strength) -> Ordering {
     let rms = |s: &Strength| s.identity_max_relative_rms.unwrap_or(f64::INFINITY);
     exact_fraction(b)
         .total_cmp(&exact_fraction(a))
-        .then_with(|| rms(a).total_cmp(&rms(b)))
-        .then_with(|| {
-            a.min_log10_p
-                .unwrap_or(0.0)
-                .total_cmp(&b.min_log10_p.unwrap_or(0.0))
-        })
         .then_with(|| {
             b.max_layer_excess
                 .unwrap_or(f64::NEG_INFINITY)
                 .total_cmp(&a.max_layer_excess.unwrap_or(f64::NEG_INFINITY))
         })
+        .then_with(|| {
+            a.min_log10_p
+                .unwrap_or(0.0)
+                .total_cmp(&b.min_log10_p.unwrap_or(0.0))
+        })
+        .then_with(|| rms(a).total_cmp(&rms(b)))
 }
 
 fn component_rank(name: &str) -> (usize, String) {

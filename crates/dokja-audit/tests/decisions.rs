@@ -101,8 +101,25 @@ fn fine_tune_fails_as_derived_from_its_base() {
     let lm = component(&audit, "language_model");
     assert_eq!(lm.verdict, Verdict::Derived);
     let parent = lm.closest_parent.as_ref().unwrap();
+    // Both the base and its other fine-tune are ancestors' kin: the stronger evidence wins.
     assert_eq!(parent.entry.id, "base-lm");
     assert!(parent.strength.layers_with_evidence > 0);
+    let order: Vec<(&str, Verdict)> = lm
+        .against
+        .iter()
+        .map(|v| (v.entry_id.as_str(), v.verdict))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("base-lm", Verdict::Derived),
+            ("sibling-lm", Verdict::Derived),
+            ("seed-3-lm", Verdict::Independent)
+        ]
+    );
+    let base = parent.strength.max_layer_excess.unwrap();
+    let sibling = lm.against[1].strength.max_layer_excess.unwrap();
+    assert!(base > sibling, "excess: base {base}, sibling {sibling}");
     let reason = audit
         .reasons
         .iter()

@@ -108,6 +108,13 @@ fn html_is_self_contained_and_escaped() {
     let checked = common::page::check(&html, &json);
     assert!(checked.numbers > 20, "{} numbers", checked.numbers);
     assert!(checked.points > 0);
+
+    // The check sees a number the page shows wrongly.
+    let exit = r#"data-json="/exit_code" data-value="1">1<"#;
+    assert!(html.contains(exit));
+    let tampered = html.replace(exit, r#"data-json="/exit_code" data-value="1">0<"#);
+    let caught = std::panic::catch_unwind(|| common::page::check(&tampered, &json));
+    assert!(caught.is_err(), "a wrong displayed number went unnoticed");
 }
 
 fn chromium() -> Option<PathBuf> {

@@ -52,7 +52,8 @@ pub fn vision_tower_copy(donor_licence: Option<&str>) -> Scenario {
     Scenario { dir, input }
 }
 
-/// A fine-tune of `base-lm` (licence `apache-2.0`), with an unrelated model listed first.
+/// A fine-tune of `base-lm` (licence `apache-2.0`). Listed before it: another fine-tune of
+/// the same base (a sibling: also `derived`, with weaker evidence) and an unrelated model.
 pub fn fine_tuned() -> Scenario {
     let dir = tempfile::tempdir().unwrap();
     let spec = corpus_llama_spec();
@@ -60,7 +61,12 @@ pub fn fine_tuned() -> Scenario {
     let candidate = fine_tune(&base, 0.1, 8, 12);
     let cand_dir = dir.path().join("candidate");
     let cand = save(&candidate, &cand_dir);
+    let sibling = fine_tune(&base, 0.3, 8, 99);
     let results = vec![
+        compared(
+            entry("sibling-lm", Some("mit")),
+            comparison(&save(&sibling, &dir.path().join("sibling")), &cand),
+        ),
         compared(
             entry("seed-3-lm", Some("apache-2.0")),
             comparison(&save(&llama_like(&spec, 3), &dir.path().join("s3")), &cand),
