@@ -18,6 +18,14 @@ case "$llama" in
 esac
 scripts/requantized-models.sh "$DOKJA_LLAMA_CPP" "$DOKJA_TEST_MODELS" >/dev/null
 
+# The audit report's browser test renders the HTML in Debian's headless chromium.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "scripts/test.sh: installing chromium (for the audit report's browser test)" >&2
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+
 # Tests that read real checkpoints fail (rather than skip) when the models are missing.
 export DOKJA_REQUIRE_TEST_MODELS=1
 # candle's worker threads spin on a busy 2-core machine: one thread trains the calibration

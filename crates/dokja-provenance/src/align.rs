@@ -12,7 +12,7 @@
 use dokja_formats::{Model, TensorInfo};
 use dokja_stats::Mat;
 use dokja_stats::procrustes::{orthogonal_procrustes, signed_permutation_alignment};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Result;
 use crate::subject::Subject;
@@ -22,7 +22,7 @@ use crate::subject::Subject;
 /// each column over many.
 pub const PERMUTATION_FIT_MIN: f64 = 0.5;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlignmentKind {
     /// Same width, no anchors: compared in stored order.
@@ -33,7 +33,7 @@ pub enum AlignmentKind {
     Unaligned,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AlignmentSummary {
     pub kind: AlignmentKind,
     pub anchor_source: String,

@@ -142,10 +142,12 @@ pub fn compare_subjects(
             effect_margin: EFFECT_MARGIN,
             embedding_effect_margin: EMBEDDING_EFFECT_MARGIN,
             permutation_fit_min: crate::align::PERMUTATION_FIT_MIN,
-            layer_combination: "Cauchy combination (valid under dependence) of per-kind, then per-layer p-values",
-            multiple_testing: "Bonferroni over the components tested",
+            layer_combination:
+                "Cauchy combination (valid under dependence) of per-kind, then per-layer p-values"
+                    .into(),
+            multiple_testing: "Bonferroni over the components tested".into(),
         },
-        scope: SCOPE,
+        scope: SCOPE.into(),
     })
 }
 
@@ -175,7 +177,7 @@ fn overall(components: &[ComponentReport]) -> Verdict {
 fn model_ref(s: &ModelSlots<'_>) -> ModelRef {
     ModelRef {
         path: s.model.path.display().to_string(),
-        format: s.model.format.name(),
+        format: s.model.format.name().into(),
         fingerprint: s.subject.fingerprint().map(|f| f.digest.clone()),
         family: s.family.display_name().to_string(),
         tensors: s.model.tensors.len(),
@@ -876,8 +878,8 @@ fn unit_evidence(
             let log_p = LogP::new((tail.log_p.ln() + std::f64::consts::LN_2).min(0.0))?;
             same_index_all.push(p.same_index);
             per_layer.entry((la, lb)).or_default().push(KindScore {
-                kind: kind.as_str(),
-                statistic: stat.label(),
+                kind: kind.as_str().into(),
+                statistic: stat.label().into(),
                 score: s,
                 same_index: p.same_index,
                 null_max,

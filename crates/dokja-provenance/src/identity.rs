@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use dokja_formats::{Dtype, Model, TensorInfo};
 use dokja_schema::{Component, Param, Role};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Result;
 use crate::slots::ModelSlots;
@@ -158,7 +158,7 @@ pub fn copy_tolerance(a: Dtype, b: Dtype) -> f64 {
     u(a).max(u(b))
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct IdentityFinding {
     /// Pieces (tensors or experts) of the component in A, and how many have a partner in B.
     pub pieces_a: usize,
@@ -190,7 +190,7 @@ pub struct IdentityFinding {
     pub dtypes_b: Vec<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IdentityOutcome {
     /// Every piece equal to the last bit.

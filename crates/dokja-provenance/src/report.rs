@@ -2,12 +2,12 @@
 //! `verdict` is the overall verdict and `components` is a list of objects each with at least
 //! `component` and `verdict`. Add fields; never rename or remove these.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::align::AlignmentSummary;
 use crate::identity::IdentityFinding;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// The same weights (up to dtype rounding, format, names, order).
@@ -31,7 +31,7 @@ impl Verdict {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Comparison {
     pub verdict: Verdict,
     pub summary: String,
@@ -41,22 +41,22 @@ pub struct Comparison {
     /// Components present in only one model (not compared).
     pub not_compared: Vec<String>,
     pub method: Method,
-    pub scope: &'static str,
+    pub scope: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ModelRef {
     pub path: String,
-    pub format: &'static str,
+    pub format: String,
     /// blake3 of the fingerprint file when this side was a fingerprint, not weights.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
     pub family: String,
     pub tensors: usize,
     pub parameters: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ComponentReport {
     pub component: String,
     pub verdict: Verdict,
@@ -73,7 +73,7 @@ pub struct ComponentReport {
 }
 
 /// One calibrated statistic.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Statistic {
     pub name: String,
     pub value: f64,
@@ -92,7 +92,7 @@ pub struct Statistic {
 }
 
 /// Evidence from one pair of matched layers.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LayerEvidence {
     /// None for matrices outside any layer (projectors, tower-level heads).
     pub layer_a: Option<u32>,
@@ -104,10 +104,10 @@ pub struct LayerEvidence {
     pub carries_evidence: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KindScore {
-    pub kind: &'static str,
-    pub statistic: &'static str,
+    pub kind: String,
+    pub statistic: String,
     pub score: f64,
     pub same_index: f64,
     pub null_max: f64,
@@ -115,7 +115,7 @@ pub struct KindScore {
     pub log10_p: f64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Method {
     pub tool: String,
     pub seed: u64,
@@ -126,8 +126,8 @@ pub struct Method {
     pub effect_margin: f64,
     pub embedding_effect_margin: f64,
     pub permutation_fit_min: f64,
-    pub layer_combination: &'static str,
-    pub multiple_testing: &'static str,
+    pub layer_combination: String,
+    pub multiple_testing: String,
 }
 
 pub const SCOPE: &str = "H0: the weights of each component were initialized independently of the other model. \
