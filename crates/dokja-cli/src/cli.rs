@@ -21,6 +21,8 @@ pub enum Command {
     /// Decide, per component, whether B's weights are identical to, derived from, or
     /// independent of A's (or say why the evidence is inconclusive).
     Compare(CompareArgs),
+    /// The registry of known models: add, list, show, remove, verify, gc.
+    Registry(crate::registry_cmd::RegistryArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]

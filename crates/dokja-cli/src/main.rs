@@ -12,12 +12,14 @@ use clap::Parser;
 mod cli;
 mod compare;
 mod inspect;
+mod registry_cmd;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     let result = match args.command {
         cli::Command::Inspect(a) => inspect::run(a),
         cli::Command::Compare(a) => compare::run(a),
+        cli::Command::Registry(a) => registry_cmd::run(a),
     };
     match result {
         Ok(code) => code,
