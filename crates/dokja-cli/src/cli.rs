@@ -24,6 +24,8 @@ pub enum Command {
     /// Write a compact, deterministic fingerprint of a model: what `compare` and `audit` need
     /// of it, without its weights.
     Fingerprint(FingerprintArgs),
+    /// The registry of known models: add, list, show, remove, verify, gc.
+    Registry(crate::registry_cmd::RegistryArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]

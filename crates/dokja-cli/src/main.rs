@@ -14,6 +14,7 @@ mod compare;
 mod fingerprint;
 mod inspect;
 mod open;
+mod registry_cmd;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
         cli::Command::Inspect(a) => inspect::run(a),
         cli::Command::Compare(a) => compare::run(a),
         cli::Command::Fingerprint(a) => fingerprint::run(a),
+        cli::Command::Registry(a) => registry_cmd::run(a),
     };
     match result {
         Ok(code) => code,

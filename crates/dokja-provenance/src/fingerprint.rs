@@ -874,3 +874,37 @@ fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
     }
     Err(std::io::Error::other("could not create a temporary file"))
 }
+
+/// What a fingerprint says of its model, in a few words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Described {
+    pub model: String,
+    pub family: String,
+    /// Learned parameters.
+    pub parameters: u64,
+    pub components: Vec<String>,
+}
+
+impl Fingerprint {
+    pub fn describe(&self) -> Described {
+        let slots = ModelSlots::of(&self.skeleton);
+        Described {
+            model: self.header.source.name.clone(),
+            family: slots.family.display_name().to_string(),
+            parameters: self
+                .skeleton
+                .tensors
+                .iter()
+                .zip(&slots.classes)
+                .filter(|(_, c)| c.learned)
+                .map(|(t, _)| t.n_elements())
+                .sum(),
+            components: slots
+                .components
+                .keys()
+                .filter(|c| **c != Component::Unclassified)
+                .map(|c| c.as_str().to_string())
+                .collect(),
+        }
+    }
+}
