@@ -18,6 +18,7 @@ mod html;
 pub mod input;
 pub mod licence;
 mod render;
+pub mod run;
 mod svg;
 
 pub use audit::{

@@ -24,6 +24,9 @@ pub enum Command {
     /// Write a compact, deterministic fingerprint of a model: what `compare` and `audit` need
     /// of it, without its weights.
     Fingerprint(FingerprintArgs),
+    /// Audit a model against the registry: per component, the verdict against every known
+    /// model and the closest parent; then PASS (exit 0), FAIL (1) or REVIEW (3).
+    Audit(AuditArgs),
     /// The registry of known models: add, list, show, remove, verify, gc.
     Registry(crate::registry_cmd::RegistryArgs),
 }
@@ -98,6 +101,49 @@ pub struct FingerprintArgs {
     pub seed: Option<u64>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    Markdown,
+    Html,
+}
+
+#[derive(Args)]
+pub struct AuditArgs {
+    /// The candidate model (file, folder or shard index).
+    pub model: PathBuf,
+    /// Registry folder [default: $DOKJA_REGISTRY, else ./dokja-registry].
+    #[arg(long)]
+    pub registry: Option<PathBuf>,
+    /// What to print on standard output.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// Also write the self-contained HTML report here.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Also write the JSON report here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Also write the Markdown report here.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Seed (must be the one the registry's fingerprints were made with).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// The time recorded in the report (RFC 3339), for byte-identical re-runs [default: now].
+    #[arg(long)]
+    pub created: Option<String>,
+    /// No colour in the terminal report.
+    #[arg(long)]
+    pub no_colour: bool,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,

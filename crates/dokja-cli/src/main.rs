@@ -1,14 +1,16 @@
 //! `dokja`: the command line. It parses arguments, calls the libraries and prints; every
 //! decision lives in a library crate.
 //!
-//! Exit codes: 0 success (for `compare`, whatever the verdict: the verdict is in the output);
-//! 2 usage or input error (bad flags, unreadable or malformed model files). `audit` will add
-//! 1 (FAIL) and 3 (REVIEW).
+//! Exit codes: 0 success (for `compare`, whatever the verdict: the verdict is in the output;
+//! for `audit`, PASS); 1 `audit` FAIL (and `registry verify` found problems); 2 usage or
+//! input error (bad flags, unreadable or malformed model, fingerprint or registry files);
+//! 3 `audit` REVIEW.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
+mod audit;
 mod cli;
 mod compare;
 mod fingerprint;
@@ -22,6 +24,7 @@ fn main() -> ExitCode {
         cli::Command::Inspect(a) => inspect::run(a),
         cli::Command::Compare(a) => compare::run(a),
         cli::Command::Fingerprint(a) => fingerprint::run(a),
+        cli::Command::Audit(a) => audit::run(a),
         cli::Command::Registry(a) => registry_cmd::run(a),
     };
     match result {

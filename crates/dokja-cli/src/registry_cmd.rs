@@ -166,7 +166,7 @@ pub fn run(args: RegistryArgs) -> Result<ExitCode> {
     }
 }
 
-fn registry_dir(flag: Option<PathBuf>) -> PathBuf {
+pub fn registry_dir(flag: Option<PathBuf>) -> PathBuf {
     flag.or_else(|| {
         std::env::var_os("DOKJA_REGISTRY")
             .filter(|v| !v.is_empty())
