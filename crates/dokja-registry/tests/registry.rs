@@ -254,6 +254,18 @@ fn refused_fingerprints_and_bad_metadata_change_nothing() {
     }
     let err = add(&mut reg, &f.inputs.join("absent.fp"), meta("x")).unwrap_err();
     assert!(err.to_string().contains("absent.fp"), "{err}");
+    let fifo = f.inputs.join("fifo.fp");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let err = add(&mut reg, &fifo, meta("x")).unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    let err = add(&mut reg, &f.inputs, meta("x")).unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
     assert_eq!(snapshot(&f.reg_dir), before);
 }
 
