@@ -158,7 +158,8 @@ pub enum AddStage {
 pub enum AddOutcome {
     Added(Entry),
     /// The same bytes with the same metadata were already registered (a missing or damaged
-    /// fingerprint file is rewritten from the bytes given).
+    /// fingerprint file is rewritten from the bytes given, and the stored summary is
+    /// refreshed if the codec now reads the bytes differently).
     AlreadyPresent(Entry),
     /// The same bytes were registered with other metadata and `replace` was set.
     MetadataReplaced {
@@ -499,19 +500,25 @@ impl Registry {
         }
         ensure_fingerprint_file(dir, &id, &bytes)?;
         hook(AddStage::FingerprintWritten);
+        let summary_json = serde_json::to_string(&summary).expect("summary serialises to JSON");
         let outcome = match existing {
-            Some(previous) if previous.meta() == meta => AddOutcome::AlreadyPresent(previous),
+            Some(previous) if previous.meta() == meta && previous.summary == summary => {
+                AddOutcome::AlreadyPresent(previous)
+            }
             Some(previous) => {
+                // The summary is refreshed too: the codec is the authority on what the bytes
+                // describe, and may have improved since (the CLI's placeholder codec).
                 tx.execute(
                     "UPDATE entries SET name = ?2, org = ?3, origin_country = ?4, licence = ?5, \
-                     released = ?6 WHERE id = ?1",
+                     released = ?6, summary = ?7 WHERE id = ?1",
                     params![
                         id,
                         meta.name,
                         meta.org,
                         meta.origin_country,
                         meta.licence,
-                        meta.released
+                        meta.released,
+                        summary_json
                     ],
                 )
                 .map_err(|e| map_write_err(e, dir, db_path))?;
@@ -521,16 +528,19 @@ impl Registry {
                     origin_country: meta.origin_country,
                     licence: meta.licence,
                     released: meta.released,
+                    summary,
                     ..previous.clone()
                 };
-                AddOutcome::MetadataReplaced {
-                    previous: Box::new(previous),
-                    entry,
+                if previous.meta() == entry.meta() {
+                    AddOutcome::AlreadyPresent(entry)
+                } else {
+                    AddOutcome::MetadataReplaced {
+                        previous: Box::new(previous),
+                        entry,
+                    }
                 }
             }
             None => {
-                let summary_json =
-                    serde_json::to_string(&summary).expect("summary serialises to JSON");
                 let added_at = date::now_utc();
                 tx.execute(
                     "INSERT INTO entries (id, name, org, origin_country, licence, released, \
@@ -1043,6 +1053,9 @@ fn read_verified(dir: &Path, entry: &Entry) -> Result<Vec<u8>> {
         path: path.clone(),
         reason,
     };
+    if !is_full_id(&entry.id) {
+        return Err(corrupt("the entry's id is not a blake3 hex digest".into()));
+    }
     let bytes = match read_bounded(&path, entry.bytes) {
         Ok(b) => b,
         Err(RegistryError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {

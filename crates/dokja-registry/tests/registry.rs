@@ -174,6 +174,29 @@ fn adding_the_same_bytes_twice_is_idempotent_and_conflicts_are_refused() {
     }
     assert_eq!(reg.list().unwrap().len(), 1);
 
+    // A codec that now reads more from the same bytes refreshes the stored summary.
+    struct BetterCodec;
+    impl FingerprintCodec for BetterCodec {
+        fn inspect(&self, bytes: &[u8]) -> Result<FingerprintSummary, String> {
+            let mut s = TestCodec.inspect(bytes)?;
+            s.family = "llama-3".into();
+            Ok(s)
+        }
+    }
+    match reg
+        .add(&a, meta("alpha"), &BetterCodec, &AddOptions::default())
+        .unwrap()
+    {
+        AddOutcome::AlreadyPresent(e) => assert_eq!(e.summary.family, "llama-3"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(reg.get("alpha").unwrap().summary.family, "llama-3");
+    let report = reg.verify(Some(&TestCodec)).unwrap();
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert_eq!(report.problems[0].kind, ProblemKind::SummaryMismatch);
+    add(&mut reg, &a, meta("alpha")).unwrap();
+    assert_eq!(reg.get("alpha").unwrap(), first);
+
     let mut other_meta = meta("alpha");
     other_meta.licence = "mit".into();
     let err = add(&mut reg, &a, other_meta.clone()).unwrap_err();
