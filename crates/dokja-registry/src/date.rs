@@ -105,6 +105,19 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_checked_without_panicking(text in "\\PC{0,12}") {
+            let _ = check_date(&text);
+        }
+
+        #[test]
+        fn every_formatted_day_is_a_valid_date(secs in 0u64..253_402_300_799) {
+            let stamp = format_utc(secs);
+            proptest::prop_assert_eq!(check_date(&stamp[..10]), Ok(()));
+        }
+    }
+
     #[test]
     fn timestamps_match_known_instants() {
         assert_eq!(format_utc(0), "1970-01-01T00:00:00Z");

@@ -158,7 +158,8 @@ pub enum AddStage {
 pub enum AddOutcome {
     Added(Entry),
     /// The same bytes with the same metadata were already registered (a missing or damaged
-    /// fingerprint file is rewritten from the bytes given).
+    /// fingerprint file is rewritten from the bytes given, and the stored summary is
+    /// refreshed if the codec now reads the bytes differently).
     AlreadyPresent(Entry),
     /// The same bytes were registered with other metadata and `replace` was set.
     MetadataReplaced {
@@ -499,19 +500,25 @@ impl Registry {
         }
         ensure_fingerprint_file(dir, &id, &bytes)?;
         hook(AddStage::FingerprintWritten);
+        let summary_json = serde_json::to_string(&summary).expect("summary serialises to JSON");
         let outcome = match existing {
-            Some(previous) if previous.meta() == meta => AddOutcome::AlreadyPresent(previous),
+            Some(previous) if previous.meta() == meta && previous.summary == summary => {
+                AddOutcome::AlreadyPresent(previous)
+            }
             Some(previous) => {
+                // The summary is refreshed too: the codec is the authority on what the bytes
+                // describe, and may have improved since (the CLI's placeholder codec).
                 tx.execute(
                     "UPDATE entries SET name = ?2, org = ?3, origin_country = ?4, licence = ?5, \
-                     released = ?6 WHERE id = ?1",
+                     released = ?6, summary = ?7 WHERE id = ?1",
                     params![
                         id,
                         meta.name,
                         meta.org,
                         meta.origin_country,
                         meta.licence,
-                        meta.released
+                        meta.released,
+                        summary_json
                     ],
                 )
                 .map_err(|e| map_write_err(e, dir, db_path))?;
@@ -521,16 +528,19 @@ impl Registry {
                     origin_country: meta.origin_country,
                     licence: meta.licence,
                     released: meta.released,
+                    summary,
                     ..previous.clone()
                 };
-                AddOutcome::MetadataReplaced {
-                    previous: Box::new(previous),
-                    entry,
+                if previous.meta() == entry.meta() {
+                    AddOutcome::AlreadyPresent(entry)
+                } else {
+                    AddOutcome::MetadataReplaced {
+                        previous: Box::new(previous),
+                        entry,
+                    }
                 }
             }
             None => {
-                let summary_json =
-                    serde_json::to_string(&summary).expect("summary serialises to JSON");
                 let added_at = date::now_utc();
                 tx.execute(
                     "INSERT INTO entries (id, name, org, origin_country, licence, released, \
@@ -564,12 +574,20 @@ impl Registry {
         };
         hook(AddStage::RowWritten);
         tx.commit().map_err(|e| map_write_err(e, dir, db_path))?;
+        // The file was checked or rewritten above.
         Ok(match outcome {
             AddOutcome::AlreadyPresent(mut e) => {
                 e.file = FileState::Present;
                 AddOutcome::AlreadyPresent(e)
             }
-            other => other,
+            AddOutcome::MetadataReplaced {
+                previous,
+                mut entry,
+            } => {
+                entry.file = FileState::Present;
+                AddOutcome::MetadataReplaced { previous, entry }
+            }
+            added => added,
         })
     }
 
@@ -596,28 +614,9 @@ impl Registry {
         // The row goes first: a crash in between leaves an orphan file (garbage), never a
         // row without its file. The file is deleted under the write lock so that a
         // concurrent `add` of the same bytes cannot lose it.
-        let tx = begin_immediate(&mut self.conn, dir, db_path)?;
-        let still_used: bool = tx
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM entries WHERE id = ?1)",
-                [&entry.id],
-                |r| r.get(0),
-            )
-            .map_err(sql_err(db_path))?;
-        let path = fingerprint_path(dir, &entry.id);
-        let leftover_file = if still_used {
-            None
-        } else {
-            match fs::remove_file(&path) {
-                Ok(()) => {
-                    let _ = sync_dir(&dir.join(FINGERPRINT_DIR));
-                    None
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-                Err(e) => Some(format!("{}: {e}", path.display())),
-            }
-        };
-        drop(tx);
+        let leftover_file = delete_if_unreferenced(&mut self.conn, dir, db_path, &entry.id)
+            .err()
+            .map(|e| e.to_string());
         Ok(Removed {
             entry,
             leftover_file,
@@ -830,6 +829,32 @@ fn map_write_err(e: rusqlite::Error, dir: &Path, db_path: &Path) -> RegistryErro
     sql_err(db_path)(e)
 }
 
+/// Deletes the fingerprint file `id` unless a row refers to it, under the write lock.
+fn delete_if_unreferenced(
+    conn: &mut Connection,
+    dir: &Path,
+    db_path: &Path,
+    id: &str,
+) -> Result<()> {
+    let tx = begin_immediate(conn, dir, db_path)?;
+    let still_used: bool = tx
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM entries WHERE id = ?1)",
+            [id],
+            |r| r.get(0),
+        )
+        .map_err(sql_err(db_path))?;
+    if still_used {
+        return Ok(());
+    }
+    let path = fingerprint_path(dir, id);
+    match fs::remove_file(&path) {
+        Ok(()) => sync_dir(&dir.join(FINGERPRINT_DIR)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(&path)(e)),
+    }
+}
+
 fn begin_immediate<'c>(
     conn: &'c mut Connection,
     dir: &Path,
@@ -988,6 +1013,14 @@ fn sync_dir(dir: &Path) -> Result<()> {
 
 /// Reads a whole file of at most `limit` bytes, refusing larger ones before allocating.
 fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    // Opening a FIFO or a device could block or never end.
+    let kind = fs::metadata(path).map_err(io_err(path))?.file_type();
+    if !kind.is_file() {
+        return Err(RegistryError::Io {
+            path: path.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+        });
+    }
     let file = File::open(path).map_err(io_err(path))?;
     let size = file.metadata().map_err(io_err(path))?.len();
     if size > limit {
@@ -1020,6 +1053,9 @@ fn read_verified(dir: &Path, entry: &Entry) -> Result<Vec<u8>> {
         path: path.clone(),
         reason,
     };
+    if !is_full_id(&entry.id) {
+        return Err(corrupt("the entry's id is not a blake3 hex digest".into()));
+    }
     let bytes = match read_bounded(&path, entry.bytes) {
         Ok(b) => b,
         Err(RegistryError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {

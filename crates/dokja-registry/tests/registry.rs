@@ -174,6 +174,29 @@ fn adding_the_same_bytes_twice_is_idempotent_and_conflicts_are_refused() {
     }
     assert_eq!(reg.list().unwrap().len(), 1);
 
+    // A codec that now reads more from the same bytes refreshes the stored summary.
+    struct BetterCodec;
+    impl FingerprintCodec for BetterCodec {
+        fn inspect(&self, bytes: &[u8]) -> Result<FingerprintSummary, String> {
+            let mut s = TestCodec.inspect(bytes)?;
+            s.family = "llama-3".into();
+            Ok(s)
+        }
+    }
+    match reg
+        .add(&a, meta("alpha"), &BetterCodec, &AddOptions::default())
+        .unwrap()
+    {
+        AddOutcome::AlreadyPresent(e) => assert_eq!(e.summary.family, "llama-3"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(reg.get("alpha").unwrap().summary.family, "llama-3");
+    let report = reg.verify(Some(&TestCodec)).unwrap();
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert_eq!(report.problems[0].kind, ProblemKind::SummaryMismatch);
+    add(&mut reg, &a, meta("alpha")).unwrap();
+    assert_eq!(reg.get("alpha").unwrap(), first);
+
     let mut other_meta = meta("alpha");
     other_meta.licence = "mit".into();
     let err = add(&mut reg, &a, other_meta.clone()).unwrap_err();
@@ -254,6 +277,18 @@ fn refused_fingerprints_and_bad_metadata_change_nothing() {
     }
     let err = add(&mut reg, &f.inputs.join("absent.fp"), meta("x")).unwrap_err();
     assert!(err.to_string().contains("absent.fp"), "{err}");
+    let fifo = f.inputs.join("fifo.fp");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let err = add(&mut reg, &fifo, meta("x")).unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    let err = add(&mut reg, &f.inputs, meta("x")).unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
     assert_eq!(snapshot(&f.reg_dir), before);
 }
 
@@ -520,6 +555,20 @@ fn child_process_entry_point() {
         }
         std::process::abort();
     }
+    if stage == "lockstep" {
+        // One add per line read from stdin, until stdin closes.
+        let mut line = String::new();
+        for i in 0u64.. {
+            line.clear();
+            if std::io::stdin().read_line(&mut line).unwrap() == 0 {
+                return;
+            }
+            let fp = write_fingerprint(&input, "shared", i);
+            let name = format!("shared-{i}");
+            add(&mut reg, &fp, meta(&name)).unwrap();
+            println!("committed {name}");
+        }
+    }
     if stage == "loop" {
         for i in 0u64.. {
             let fp = write_fingerprint(&input, "looped", i);
@@ -550,6 +599,8 @@ fn child_process_entry_point() {
     unreachable!("the hook aborts");
 }
 
+/// Child output lines may carry libtest's `test NAME ... ` before the child's own text, so
+/// the parents look for "committed NAME" anywhere in a line.
 fn child(dir: &Path, input: &Path, stage: &str) -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([
@@ -672,7 +723,7 @@ fn a_writer_killed_at_an_arbitrary_moment_leaves_a_consistent_registry() {
     let mut committed = Vec::new();
     while committed.len() < 5 {
         let line = lines.next().expect("the writer stopped early").unwrap();
-        if let Some(name) = line.strip_prefix("committed ") {
+        if let Some(name) = line.split_once("committed ").map(|(_, name)| name) {
             committed.push(name.to_string());
         }
     }
@@ -680,7 +731,7 @@ fn a_writer_killed_at_an_arbitrary_moment_leaves_a_consistent_registry() {
     writer.kill().unwrap();
     writer.wait().unwrap();
     for line in lines {
-        if let Some(name) = line.unwrap().strip_prefix("committed ") {
+        if let Some(name) = line.unwrap().split_once("committed ").map(|(_, name)| name) {
             committed.push(name.to_string());
         }
     }
@@ -698,6 +749,54 @@ fn a_writer_killed_at_an_arbitrary_moment_leaves_a_consistent_registry() {
     reg.gc().unwrap();
     assert!(reg.verify(None).unwrap().problems.is_empty());
     assert_eq!(reg.fingerprint_bytes(&ea).unwrap(), fs::read(&a).unwrap());
+}
+
+#[test]
+fn two_writers_adding_the_same_models_at_once_stay_consistent() {
+    use std::io::Write;
+    let f = fixture();
+    Registry::create_or_open(&f.reg_dir).unwrap();
+    let mut writers = Vec::new();
+    for w in 0..2 {
+        let inputs = f.inputs.join(format!("writer{w}"));
+        fs::create_dir(&inputs).unwrap();
+        let mut child = child(&f.reg_dir, &inputs, "lockstep")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        writers.push((child, lines));
+    }
+    // Each round both writers add the same fingerprint under the same name at once: one
+    // adds it, the other finds it present. (Rounds rather than free-running loops: SQLite's
+    // busy handler polls, so a writer looping flat out can starve the other.)
+    const ROUNDS: usize = 8;
+    for _ in 0..ROUNDS {
+        for (child, _) in &mut writers {
+            child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+            child.stdin.as_mut().unwrap().flush().unwrap();
+        }
+        for (_, lines) in &mut writers {
+            loop {
+                let line = lines.next().expect("a writer failed").unwrap();
+                if line.contains("committed ") {
+                    break;
+                }
+            }
+        }
+    }
+    for (mut child, _) in writers {
+        drop(child.stdin.take());
+        assert!(child.wait().unwrap().success());
+    }
+    let reg = Registry::open(&f.reg_dir).unwrap();
+    let names: Vec<String> = reg.list().unwrap().into_iter().map(|e| e.name).collect();
+    let mut expected: Vec<String> = (0..ROUNDS).map(|i| format!("shared-{i}")).collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    let report = reg.verify(Some(&TestCodec)).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
 }
 
 // ---- random operation sequences ------------------------------------------------------------
