@@ -21,6 +21,16 @@ pub(crate) fn open_model(path: &Path, options: OpenOptions) -> Result<Model> {
             model.sidecars = read_sidecars_near(folder)?;
             Ok(model)
         }
+        Kind::Onnx => {
+            let mut model = crate::onnx::open(path, options)?;
+            model.sidecars = read_sidecars_near(folder)?;
+            Ok(model)
+        }
+        Kind::PyTorch => {
+            let mut model = crate::pytorch::open(path, options)?;
+            model.sidecars = read_sidecars_near(folder)?;
+            Ok(model)
+        }
         Kind::ShardIndex => {
             let mut model = crate::safetensors::open_sharded(path, options)?;
             model.sidecars = read_sidecars_near(folder)?;
@@ -48,6 +58,8 @@ fn open_folder(dir: &Path, options: OpenOptions) -> Result<Model> {
     } else {
         let mut safetensors = Vec::new();
         let mut ggufs = Vec::new();
+        let mut onnx = Vec::new();
+        let mut torch = Vec::new();
         let entries = std::fs::read_dir(dir).map_err(|e| FormatError::io(dir, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| FormatError::io(dir, e))?;
@@ -55,11 +67,38 @@ fn open_folder(dir: &Path, options: OpenOptions) -> Result<Model> {
             match p.extension().and_then(|e| e.to_str()) {
                 Some("safetensors") => safetensors.push(p),
                 Some("gguf") => ggufs.push(p),
+                Some("onnx") => onnx.push(p),
+                Some("bin" | "pt" | "pth") if is_zip(&p) => torch.push(p),
                 _ => {}
             }
         }
         safetensors.sort();
         ggufs.sort();
+        onnx.sort();
+        torch.sort();
+        // safetensors first: HF repositories often hold the same weights in several formats.
+        if safetensors.is_empty() && ggufs.is_empty() {
+            let (list, what, opener): (_, _, fn(&Path, OpenOptions) -> Result<Model>) =
+                match (onnx.len(), torch.len()) {
+                    (0, 0) => (vec![], "", crate::onnx::open),
+                    (_, 0) => (onnx, "ONNX", crate::onnx::open),
+                    _ => (torch, "PyTorch checkpoint", crate::pytorch::open),
+                };
+            match list.len() {
+                0 => {}
+                1 => {
+                    let mut model = opener(&list[0], options)?;
+                    model.sidecars = hf::read_sidecars(dir)?;
+                    return Ok(model);
+                }
+                n => {
+                    return Err(FormatError::UnknownFormat {
+                        path: dir.to_path_buf(),
+                        why: format!("{n} {what} files and no safetensors; name the one to read"),
+                    });
+                }
+            }
+        }
         match (safetensors.len(), ggufs.len()) {
             (1, _) => crate::safetensors::open_single(&safetensors[0], options)?,
             (n, _) if n > 1 => crate::safetensors::open_files(dir, &safetensors, options)?,
@@ -73,7 +112,7 @@ fn open_folder(dir: &Path, options: OpenOptions) -> Result<Model> {
             _ => {
                 return Err(FormatError::UnknownFormat {
                     path: dir.to_path_buf(),
-                    why: "no *.safetensors, model.safetensors.index.json or *.gguf in the folder"
+                    why: "no *.safetensors, model.safetensors.index.json, *.gguf, *.onnx or PyTorch checkpoint (*.bin, *.pt, *.pth) in the folder"
                         .into(),
                 });
             }
@@ -89,6 +128,8 @@ fn open_folder(dir: &Path, options: OpenOptions) -> Result<Model> {
 
 enum Kind {
     Gguf,
+    Onnx,
+    PyTorch,
     Safetensors,
     ShardIndex,
 }
@@ -108,6 +149,22 @@ fn sniff(path: &Path) -> Result<Kind> {
     if n == 9 && head[8] == b'{' {
         return Ok(Kind::Safetensors);
     }
+    if n >= 4 && &head[..4] == ZIP_MAGIC {
+        return Ok(Kind::PyTorch);
+    }
+    if name.ends_with(".onnx") {
+        return Ok(Kind::Onnx);
+    }
+    if [".bin", ".pt", ".pth"].iter().any(|e| name.ends_with(e)) {
+        if n >= 2 && head[0] == 0x80 && head[1] <= 5 {
+            return Err(FormatError::unsupported(
+                path,
+                "pytorch checkpoint",
+                "the legacy torch.save format (before PyTorch 1.6, a bare pickle); re-save it with a current torch or convert it to safetensors",
+            ));
+        }
+        return Ok(Kind::PyTorch);
+    }
     if name.ends_with(".safetensors") {
         // Let the safetensors reader say precisely what is wrong.
         return Ok(Kind::Safetensors);
@@ -117,6 +174,17 @@ fn sniff(path: &Path) -> Result<Kind> {
     }
     Err(FormatError::UnknownFormat {
         path: path.to_path_buf(),
-        why: "neither a GGUF file (magic \"GGUF\"), a safetensors file, nor a shard index (*.index.json)".into(),
+        why: "neither a GGUF file (magic \"GGUF\"), a safetensors file, an ONNX model (*.onnx), a PyTorch zip checkpoint, nor a shard index (*.index.json)".into(),
     })
+}
+
+const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
+
+fn is_zip(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && head == ZIP_MAGIC
 }
