@@ -311,7 +311,7 @@ impl Machine<'_> {
     }
 
     fn set_items(&mut self, items: Vec<Value>) -> PResult<()> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return bad("SETITEMS with an odd number of items");
         }
         let item_depth = items.iter().map(Value::depth).max().unwrap_or(0);
