@@ -51,8 +51,8 @@ impl ReadArgs {
 
 #[derive(Args)]
 pub struct InspectArgs {
-    /// A model file (.safetensors, .gguf), a shard index (model.safetensors.index.json) or a
-    /// Hugging Face model folder.
+    /// A model file (.safetensors, .gguf, .onnx, pytorch_model.bin / .pt / .pth), a shard index
+    /// (model.safetensors.index.json) or a Hugging Face model folder.
     pub path: PathBuf,
     /// List every tensor with its canonical name, role, shape and dtype.
     #[arg(long)]

@@ -194,6 +194,22 @@ fn tensor<'a>(size: Vec<u64>, stride: Vec<u64>, offset: u64, numel: u64) -> Pick
 }
 
 #[test]
+fn repeated_keys_keep_the_last_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = tensor(vec![2], vec![1], 0, 4);
+    let second = tensor(vec![2], vec![1], 2, 4);
+    first.name = "w";
+    let p = write(
+        dir.path(),
+        "dup.pt",
+        &archive(state_dict_pickle(&[first, second], 2)),
+    );
+    let m = Model::open(&p, OpenOptions::default()).unwrap();
+    assert_eq!(m.tensors.len(), 1);
+    assert_eq!(m.tensors[0].offset % 64, 8, "the second view, 2 floats in");
+}
+
+#[test]
 fn views_that_do_not_fit_their_storage_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     for (label, t, fault) in [
@@ -263,6 +279,18 @@ fn malformed_pickles_are_refused() {
             "MARK",
         ),
         ("protocol", vec![0x80, 9, b'.'], "protocol 9"),
+        // A dict shared with the memo and grown one item at a time: each SETITEMS would
+        // copy it, quadratic work without the copy budget.
+        (
+            "copying",
+            [
+                vec![0x80, 2, b'}', b'q', 0],
+                [b'(', b'K', 1, b'K', 1, b'u', b'q', 0].repeat(300_000),
+                vec![b'.'],
+            ]
+            .concat(),
+            "too much copying",
+        ),
     ];
     for (label, pkl, fault) in cases {
         let p = write(dir.path(), "bad.pt", &archive(pkl));

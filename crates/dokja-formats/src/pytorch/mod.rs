@@ -169,13 +169,22 @@ fn read_entries(path: &Path, file_len: u64) -> Result<HashMap<String, Entry>> {
 /// The tensors of the unpickled object: a dict of tensors, or a checkpoint dict holding
 /// one under `state_dict` / `model` / `module`.
 fn state_dict(v: &Value) -> std::result::Result<Vec<(String, std::rc::Rc<TensorRef>)>, String> {
+    // Python dict semantics: a repeated key keeps its first position and its last value.
     let tensors_of = |d: &[(Value, Value)]| -> Vec<(String, std::rc::Rc<TensorRef>)> {
-        d.iter()
-            .filter_map(|(k, v)| match (k, v) {
-                (Value::Str(k), Value::Tensor(t)) => Some((k.to_string(), t.clone())),
-                _ => None,
-            })
-            .collect()
+        let mut out: Vec<(String, std::rc::Rc<TensorRef>)> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for (k, v) in d {
+            if let (Value::Str(k), Value::Tensor(t)) = (k, v) {
+                match index.get(&**k) {
+                    Some(&i) => out[i].1 = t.clone(),
+                    None => {
+                        index.insert(k, out.len());
+                        out.push((k.to_string(), t.clone()));
+                    }
+                }
+            }
+        }
+        out
     };
     let Value::Dict(top, _) = v else {
         return Err("the pickled object is not a dict of tensors".into());
