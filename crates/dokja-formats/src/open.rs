@@ -7,6 +7,14 @@ use crate::hf::{self, Sidecars};
 use crate::model::{Model, OpenOptions, WeightsFormat};
 
 const SHARD_INDEX: &str = "model.safetensors.index.json";
+const TORCH_INDEX: &str = ".bin.index.json";
+/// Files `transformers.Trainer` saves beside the weights with torch.save.
+const TRAINING_STATE: &[&str] = &[
+    "training_args.bin",
+    "optimizer.pt",
+    "scheduler.pt",
+    "scaler.pt",
+];
 
 pub(crate) fn open_model(path: &Path, options: OpenOptions) -> Result<Model> {
     let meta = std::fs::metadata(path).map_err(|e| FormatError::io(path, e))?;
@@ -28,6 +36,12 @@ pub(crate) fn open_model(path: &Path, options: OpenOptions) -> Result<Model> {
         }
         Kind::PyTorch => {
             let mut model = crate::pytorch::open(path, options)?;
+            model.sidecars = read_sidecars_near(folder)?;
+            Ok(model)
+        }
+        Kind::ShardIndex if path.to_string_lossy().ends_with(TORCH_INDEX) => {
+            let shards = crate::pytorch::shards_of_index(path)?;
+            let mut model = crate::pytorch::open_files(path, &shards, options)?;
             model.sidecars = read_sidecars_near(folder)?;
             Ok(model)
         }
@@ -68,7 +82,7 @@ fn open_folder(dir: &Path, options: OpenOptions) -> Result<Model> {
                 Some("safetensors") => safetensors.push(p),
                 Some("gguf") => ggufs.push(p),
                 Some("onnx") => onnx.push(p),
-                Some("bin" | "pt" | "pth") if is_zip(&p) => torch.push(p),
+                Some("bin" | "pt" | "pth") if is_weights_zip(&p) => torch.push(p),
                 _ => {}
             }
         }
@@ -78,25 +92,28 @@ fn open_folder(dir: &Path, options: OpenOptions) -> Result<Model> {
         torch.sort();
         // safetensors first: HF repositories often hold the same weights in several formats.
         if safetensors.is_empty() && ggufs.is_empty() {
-            let (list, what, opener): (_, _, fn(&Path, OpenOptions) -> Result<Model>) =
-                match (onnx.len(), torch.len()) {
-                    (0, 0) => (vec![], "", crate::onnx::open),
-                    (_, 0) => (onnx, "ONNX", crate::onnx::open),
-                    _ => (torch, "PyTorch checkpoint", crate::pytorch::open),
-                };
-            match list.len() {
-                0 => {}
-                1 => {
-                    let mut model = opener(&list[0], options)?;
-                    model.sidecars = hf::read_sidecars(dir)?;
-                    return Ok(model);
-                }
-                n => {
+            let torch_index = dir.join(format!("pytorch_model{TORCH_INDEX}"));
+            if onnx.is_empty() && torch_index.is_file() {
+                let shards = crate::pytorch::shards_of_index(&torch_index)?;
+                let mut model = crate::pytorch::open_files(dir, &shards, options)?;
+                model.sidecars = hf::read_sidecars(dir)?;
+                return Ok(model);
+            }
+            let single = match (onnx.len(), torch.len()) {
+                (1, _) => Some(crate::onnx::open(&onnx[0], options)?),
+                (0, 1) => Some(crate::pytorch::open(&torch[0], options)?),
+                (0, n) if n > 1 => Some(crate::pytorch::open_files(dir, &torch, options)?),
+                (0, 0) => None,
+                (n, _) => {
                     return Err(FormatError::UnknownFormat {
                         path: dir.to_path_buf(),
-                        why: format!("{n} {what} files and no safetensors; name the one to read"),
+                        why: format!("{n} ONNX files and no safetensors; name the one to read"),
                     });
                 }
+            };
+            if let Some(mut model) = single {
+                model.sidecars = hf::read_sidecars(dir)?;
+                return Ok(model);
             }
         }
         match (safetensors.len(), ggufs.len()) {
@@ -180,8 +197,12 @@ fn sniff(path: &Path) -> Result<Kind> {
 
 const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
 
-fn is_zip(path: &Path) -> bool {
+fn is_weights_zip(path: &Path) -> bool {
     use std::io::Read;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if TRAINING_STATE.contains(&name) || name.starts_with("rng_state") {
+        return false;
+    }
     let mut head = [0u8; 4];
     std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut head))

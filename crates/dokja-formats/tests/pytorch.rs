@@ -136,6 +136,52 @@ fn folder_with_checkpoint_and_sidecars() {
     assert_eq!(got.tensors.len(), m.tensors.len());
 }
 
+#[test]
+fn sharded_checkpoints_with_and_without_an_index() {
+    let m = model();
+    let dir = tempfile::tempdir().unwrap();
+    let half = m.tensors.len() / 2;
+    let mut weight_map = serde_json::Map::new();
+    for (i, part) in [&m.tensors[..half], &m.tensors[half..]].iter().enumerate() {
+        let name = format!("pytorch_model-0000{}-of-00002.bin", i + 1);
+        let mut shard = m.clone();
+        shard.tensors = part.to_vec();
+        write_torch_checkpoint(
+            &shard,
+            &dir.path().join(&name),
+            &TorchOptions::new(StDtype::F16),
+        )
+        .unwrap();
+        for t in part.iter() {
+            weight_map.insert(t.name.clone(), name.clone().into());
+        }
+    }
+    // Trainer state saved beside the weights is not a shard.
+    write_torch_checkpoint(
+        &model(),
+        &dir.path().join("optimizer.pt"),
+        &TorchOptions::new(StDtype::F32),
+    )
+    .unwrap();
+    let want = expected(&m, |v| StDtype::F16.round(v));
+    let folder = Model::open(dir.path(), OpenOptions::default()).unwrap();
+    assert_eq!(folder.files.len(), 2);
+    assert_eq!(values(&folder), want);
+    let index = dir.path().join("pytorch_model.bin.index.json");
+    let json = serde_json::json!({"metadata": {}, "weight_map": weight_map});
+    std::fs::write(&index, json.to_string()).unwrap();
+    for at in [index.as_path(), dir.path()] {
+        let got = Model::open(at, OpenOptions::default()).unwrap();
+        assert_eq!(got.format, WeightsFormat::PyTorch);
+        assert_eq!(values(&got), want);
+    }
+    // An index may not point outside its folder.
+    let evil = serde_json::json!({"weight_map": {"x": "../pytorch_model-00001-of-00002.bin"}});
+    std::fs::write(&index, evil.to_string()).unwrap();
+    let e = open_err(&index);
+    assert!(e.contains("not a plain file name"), "{e}");
+}
+
 /// A checkpoint whose data.pkl is `pickle`, with one float storage "0" of 4 elements.
 fn archive(pickle: Vec<u8>) -> Vec<u8> {
     torch_zip(&[

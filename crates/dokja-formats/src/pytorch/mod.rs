@@ -9,8 +9,8 @@
 
 mod pickle;
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 
 use crate::error::{FormatError, Result};
 use crate::hf::Sidecars;
@@ -26,8 +26,99 @@ const FORMAT: &str = "pytorch checkpoint";
 const MAX_ENTRIES: usize = 1 << 20;
 
 pub fn open(path: &Path, options: OpenOptions) -> Result<Model> {
-    let bad = |fault: String| FormatError::malformed(path, FORMAT, fault);
     let file = ModelFile::open(path, options.read_mode)?;
+    let tensors = read_checkpoint(&file, 0)?;
+    Ok(Model {
+        path: path.to_path_buf(),
+        format: WeightsFormat::PyTorch,
+        files: vec![file],
+        tensors,
+        metadata: Metadata::new(),
+        sidecars: Sidecars::default(),
+    })
+}
+
+/// A checkpoint saved in shards (`pytorch_model-00001-of-00002.bin`, ...): one model over
+/// all of them. `at` is the folder or index named by the user, for messages.
+pub fn open_files(at: &Path, paths: &[PathBuf], options: OpenOptions) -> Result<Model> {
+    if paths.len() > limits::MAX_SHARDS {
+        return Err(FormatError::malformed(
+            at,
+            FORMAT,
+            format!("{} shards (at most {})", paths.len(), limits::MAX_SHARDS),
+        ));
+    }
+    let mut files = Vec::with_capacity(paths.len());
+    let mut tensors = Vec::new();
+    for (i, p) in paths.iter().enumerate() {
+        let file = ModelFile::open(p, options.read_mode)?;
+        tensors.extend(read_checkpoint(&file, i)?);
+        files.push(file);
+    }
+    let mut seen = HashSet::with_capacity(tensors.len());
+    for t in &tensors {
+        if !seen.insert(t.name.as_str()) {
+            return Err(FormatError::malformed(
+                at,
+                FORMAT,
+                format!("tensor {} appears in more than one shard", t.name),
+            ));
+        }
+    }
+    Ok(Model {
+        path: at.to_path_buf(),
+        format: WeightsFormat::PyTorch,
+        files,
+        tensors,
+        metadata: Metadata::new(),
+        sidecars: Sidecars::default(),
+    })
+}
+
+/// The shard files a `pytorch_model.bin.index.json` names (plain names in its folder).
+pub fn shards_of_index(index: &Path) -> Result<Vec<PathBuf>> {
+    let bad = |fault: String| FormatError::malformed(index, "pytorch shard index", fault);
+    let len = std::fs::metadata(index)
+        .map_err(|e| FormatError::io(index, e))?
+        .len();
+    if len > 64 << 20 {
+        return Err(bad(format!("{len} bytes is larger than any real index")));
+    }
+    let text = std::fs::read(index).map_err(|e| FormatError::io(index, e))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    let map = value
+        .get("weight_map")
+        .and_then(serde_json::Value::as_object)
+        .ok_or_else(|| bad("no \"weight_map\" object".into()))?;
+    let dir = index.parent().unwrap_or(Path::new("."));
+    let mut names: Vec<&str> = Vec::new();
+    for v in map.values() {
+        let name = v
+            .as_str()
+            .ok_or_else(|| bad(format!("weight_map value {v} is not a file name")))?;
+        let plain = !name.is_empty()
+            && Path::new(name).components().count() == 1
+            && matches!(
+                Path::new(name).components().next(),
+                Some(std::path::Component::Normal(_))
+            );
+        if !plain {
+            return Err(bad(format!(
+                "shard name {name:?} is not a plain file name in the index's folder"
+            )));
+        }
+        names.push(name);
+    }
+    names.sort_unstable();
+    names.dedup();
+    Ok(names.into_iter().map(|n| dir.join(n)).collect())
+}
+
+/// The tensors of one archive, tagged with `file_index`.
+fn read_checkpoint(file: &ModelFile, file_index: usize) -> Result<Vec<crate::TensorInfo>> {
+    let path = file.path.as_path();
+    let bad = |fault: String| FormatError::malformed(path, FORMAT, fault);
     let entries = read_entries(path, file.len())?;
     let pkl_names: Vec<&String> = entries
         .keys()
@@ -76,17 +167,11 @@ pub fn open(path: &Path, options: OpenOptions) -> Result<Model> {
     let named = state_dict(&value).map_err(|f| bad(format!("data.pkl: {f}")))?;
     let mut declared = Vec::with_capacity(named.len());
     for (name, t) in named {
-        declared.push(declare(path, &entries, &root, name, &t)?);
+        let mut d = declare(path, &entries, &root, name, &t)?;
+        d.file = file_index;
+        declared.push(d);
     }
-    let tensors = validate_layout_with(path, FORMAT, declared, 0, file.len(), Overlaps::Allow)?;
-    Ok(Model {
-        path: path.to_path_buf(),
-        format: WeightsFormat::PyTorch,
-        files: vec![file],
-        tensors,
-        metadata: Metadata::new(),
-        sidecars: Sidecars::default(),
-    })
+    validate_layout_with(path, FORMAT, declared, 0, file.len(), Overlaps::Allow)
 }
 
 struct Entry {
