@@ -497,3 +497,113 @@ mod fuzz {
         }
     }
 }
+
+fn raw(name: &str, dims: &[i64], data_type: i32, raw_data: Vec<u8>) -> TensorProto {
+    TensorProto {
+        name: name.into(),
+        dims: dims.to_vec(),
+        data_type,
+        raw_data,
+        ..Default::default()
+    }
+}
+
+fn f32s(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn node(op: &str, name: &str, inputs: &[&str], ints: &[(&str, i64)]) -> NodeProto {
+    NodeProto {
+        op_type: op.into(),
+        name: name.into(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![format!("{name}_output_0")],
+        attribute: ints
+            .iter()
+            .map(|(n, i)| dokja_testkit::onnx::AttributeProto {
+                name: n.to_string(),
+                i: *i,
+                r#type: 2,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn gemm_orientation_and_per_tensor_uint8_scales() {
+    // W is [out 3, in 2]; Gemm with transB=1 keeps it as is, transB=0 stores W^T.
+    let w = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+    let wt = [1.0f32, 3.0, 5.0, 2.0, 4.0, 6.0];
+    let graph = GraphProto {
+        initializer: vec![
+            raw("onnx::Gemm_5", &[3, 2], data_type::FLOAT, f32s(&w)),
+            raw("onnx::Gemm_6", &[2, 3], data_type::FLOAT, f32s(&wt)),
+            // uint8 [in 2, out 3] with one scale and zero point for the whole tensor.
+            raw(
+                "onnx::MatMul_7_quantized",
+                &[2, 3],
+                data_type::UINT8,
+                vec![10, 12, 14, 11, 13, 15],
+            ),
+            raw("onnx::MatMul_7_scale", &[], data_type::FLOAT, f32s(&[0.5])),
+            raw("onnx::MatMul_7_zero_point", &[], data_type::UINT8, vec![8]),
+        ],
+        node: vec![
+            node(
+                "Gemm",
+                "/encoder/dense/Gemm",
+                &["x", "onnx::Gemm_5"],
+                &[("transB", 1)],
+            ),
+            node(
+                "Gemm",
+                "/decoder/dense/Gemm",
+                &["x", "onnx::Gemm_6"],
+                &[("transB", 0)],
+            ),
+            node(
+                "DequantizeLinear",
+                "dq",
+                &[
+                    "onnx::MatMul_7_quantized",
+                    "onnx::MatMul_7_scale",
+                    "onnx::MatMul_7_zero_point",
+                ],
+                &[],
+            ),
+            node("MatMul", "/head/proj/MatMul", &["x", "dq_output_0"], &[]),
+        ],
+        ..Default::default()
+    };
+    let proto = ModelProto {
+        ir_version: 8,
+        graph: Some(graph),
+        ..Default::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let m = open(&write_proto(dir.path(), "gemm.onnx", &proto));
+    let get = |n: &str| {
+        let t = m.tensor(n).unwrap_or_else(|| panic!("{n} missing"));
+        (t.shape.clone(), t.layout, m.read_all(t).unwrap())
+    };
+    assert_eq!(
+        get("encoder.dense.weight"),
+        (vec![3, 2], StoredLayout::RowMajor, w.to_vec())
+    );
+    assert_eq!(
+        get("decoder.dense.weight"),
+        (vec![3, 2], StoredLayout::Transposed, w.to_vec())
+    );
+    // (q - 8) * 0.5 of the transpose: rows [10,11], [12,13], [14,15].
+    assert_eq!(
+        get("head.proj.weight"),
+        (
+            vec![3, 2],
+            StoredLayout::Transposed,
+            vec![1.0, 1.5, 2.0, 2.5, 3.0, 3.5]
+        )
+    );
+    assert_eq!(m.tensors.len(), 3);
+}
