@@ -220,24 +220,47 @@ impl Model {
         out.clear();
         out.resize(usize_len(file, count * row_len)?, 0.0);
         match (t.layout, t.row_order) {
-            (StoredLayout::Transposed, _) => {
-                // Canonical rows a..b are columns a..b of the stored matrix: one short read
-                // per stored row.
+            (StoredLayout::Transposed, _) if count > 0 => {
+                // Canonical rows a..b are columns a..b of the stored matrix: a run of
+                // `count` elements in each stored row. A mapped file lends the whole span at
+                // once; otherwise one short read per stored row.
                 let elem_bytes = t.dtype.block().1;
+                let stored_row_bytes = n_rows * elem_bytes;
+                let run = usize_len(file, count * elem_bytes)?;
                 let mut column = vec![0f32; count as usize];
-                for c in 0..row_len {
-                    let bytes = file.bytes(
-                        t.offset + (c * n_rows + rows.start) * elem_bytes,
-                        usize_len(file, count * elem_bytes)?,
+                let span = if file.source.is_borrowed() {
+                    let len = (row_len - 1) * stored_row_bytes + count * elem_bytes;
+                    Some(file.bytes(
+                        t.offset + rows.start * elem_bytes,
+                        usize_len(file, len)?,
                         "tensor data",
                         &t.stored_name,
-                    )?;
-                    decode_into(t.dtype, &bytes, &mut column);
+                    )?)
+                } else {
+                    None
+                };
+                for c in 0..row_len {
+                    let at = c * stored_row_bytes;
+                    let owned;
+                    let bytes: &[u8] = match &span {
+                        Some(span) => &span[at as usize..at as usize + run],
+                        None => {
+                            owned = file.bytes(
+                                t.offset + rows.start * elem_bytes + at,
+                                run,
+                                "tensor data",
+                                &t.stored_name,
+                            )?;
+                            &owned
+                        }
+                    };
+                    decode_into(t.dtype, bytes, &mut column);
                     for (i, v) in column.iter().enumerate() {
                         out[i * row_len as usize + c as usize] = *v;
                     }
                 }
             }
+            (StoredLayout::Transposed, _) => {}
             (StoredLayout::RowMajor, RowOrder::Identity) => {
                 let bytes = file.bytes(
                     t.offset + rows.start * row_bytes,
