@@ -17,7 +17,10 @@
 //!   the parameter as the model had it and keeps its orientation.
 //! - Quantizers store int8/uint8 weights with scale and zero-point initializers feeding a
 //!   `DequantizeLinear` node; the scales ride along on the tensor ([`ChannelScales`]) and
-//!   reading yields the dequantized values.
+//!   reading yields the dequantized values. Weights of ORT's dynamic quantization
+//!   (`MatMulInteger`, scales applied later by `Mul` nodes) are named and oriented the same
+//!   way but read as raw integers: their per-output-channel scale is a per-row factor, to
+//!   which the unit statistics (cosines) are blind, but not the identity check.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
@@ -38,7 +41,7 @@ const FORMAT: &str = "onnx";
 const MAX_TYPED_BYTES: u64 = 256 << 20;
 /// Scales of one quantized tensor (one per channel).
 const MAX_SCALES: u64 = 1 << 24;
-/// Nodes kept for weight naming (MatMul, Gemm, DequantizeLinear).
+/// Nodes kept for weight naming (MatMul, MatMulInteger, Gemm, DequantizeLinear).
 const MAX_NODES: usize = 1 << 22;
 /// Keys of one tensor's external_data list.
 const MAX_EXTERNAL_KEYS: usize = 64;
@@ -292,7 +295,7 @@ fn parse_model(file: &ModelFile) -> Result<Parsed> {
                 let node = parse_node(&g, field)?;
                 if matches!(
                     node.op_type.as_str(),
-                    "MatMul" | "Gemm" | "DequantizeLinear"
+                    "MatMul" | "MatMulInteger" | "Gemm" | "DequantizeLinear"
                 ) {
                     if nodes.len() >= MAX_NODES {
                         return Err(g.bad(format!("more than {MAX_NODES} MatMul/Gemm nodes")));
@@ -854,7 +857,7 @@ fn apply_graph(
             continue;
         };
         // Gemm with transB=1 holds B as [out, in] already.
-        let stored_in_out = node.op_type == "MatMul" || node.int_attr("transB").unwrap_or(0) == 0;
+        let stored_in_out = node.op_type != "Gemm" || node.int_attr("transB").unwrap_or(0) == 0;
         let d = &mut declared[bi];
         if !is_anonymous(&d.name) || d.shape.len() != 2 || !done.insert(bi) {
             continue;
@@ -873,10 +876,10 @@ fn apply_graph(
             }
         }
     }
-    // Integer initializers that still have made-up names are graph plumbing (shapes,
-    // indices), not weights.
+    // Index-typed initializers that still have made-up names are graph plumbing (shapes,
+    // indices, masks), not weights.
     for d in &declared {
-        if is_anonymous(&d.name) && !d.dtype.is_float() {
+        if is_anonymous(&d.name) && matches!(d.dtype, Dtype::I64 | Dtype::I32 | Dtype::Bool) {
             consumed.insert(d.stored_name.clone());
         }
     }

@@ -549,6 +549,13 @@ fn gemm_orientation_and_per_tensor_uint8_scales() {
             ),
             raw("onnx::MatMul_7_scale", &[], data_type::FLOAT, f32s(&[0.5])),
             raw("onnx::MatMul_7_zero_point", &[], data_type::UINT8, vec![8]),
+            // ORT dynamic quantization: int8 [in 2, out 3] for MatMulInteger, raw integers.
+            raw(
+                "onnx::MatMul_8_quantized",
+                &[2, 3],
+                data_type::INT8,
+                vec![1, 2, 3, 0xff, 0xfe, 0xfd],
+            ),
         ],
         node: vec![
             node(
@@ -574,6 +581,12 @@ fn gemm_orientation_and_per_tensor_uint8_scales() {
                 &[],
             ),
             node("MatMul", "/head/proj/MatMul", &["x", "dq_output_0"], &[]),
+            node(
+                "MatMulInteger",
+                "/tail/proj/MatMulInteger",
+                &["xq", "onnx::MatMul_8_quantized"],
+                &[],
+            ),
         ],
         ..Default::default()
     };
@@ -605,5 +618,13 @@ fn gemm_orientation_and_per_tensor_uint8_scales() {
             vec![1.0, 1.5, 2.0, 2.5, 3.0, 3.5]
         )
     );
-    assert_eq!(m.tensors.len(), 3);
+    assert_eq!(
+        get("tail.proj.weight"),
+        (
+            vec![3, 2],
+            StoredLayout::Transposed,
+            vec![1.0, -1.0, 2.0, -2.0, 3.0, -3.0]
+        )
+    );
+    assert_eq!(m.tensors.len(), 4);
 }
