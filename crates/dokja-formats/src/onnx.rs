@@ -924,3 +924,46 @@ fn read_small(path: &Path, files: &[ModelFile], d: &DeclaredTensor) -> Result<Ve
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, output: &str) -> Node {
+        Node {
+            name: name.into(),
+            outputs: vec![output.into()],
+            ..Node::default()
+        }
+    }
+
+    #[test]
+    fn module_paths_from_node_names() {
+        let n = node("/model/layers.0/self_attn/q_proj/MatMul", "x");
+        assert_eq!(
+            module_path(&n).as_deref(),
+            Some("model.layers.0.self_attn.q_proj")
+        );
+        let n = node("MatMul_12", "/lm_head/MatMul_output_0");
+        assert_eq!(module_path(&n).as_deref(), Some("lm_head"));
+        assert_eq!(module_path(&node("MatMul_12", "14")), None);
+        assert_eq!(module_path(&node("/MatMul", "")), None);
+        assert_eq!(module_path(&node("/a//b/MatMul", "")), None);
+        assert_eq!(module_path(&node("/a b/MatMul", "")), None);
+    }
+
+    #[test]
+    fn anonymous_names() {
+        for n in [
+            "onnx::MatMul_123",
+            "1234",
+            "val_7",
+            "/model/Constant_output_0",
+        ] {
+            assert!(is_anonymous(n), "{n}");
+        }
+        for n in ["model.embed_tokens.weight", "val_weight", "lm_head.weight"] {
+            assert!(!is_anonymous(n), "{n}");
+        }
+    }
+}

@@ -621,3 +621,48 @@ fn reduce(callable: Value, args: Value) -> PResult<Value> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ints(data: &[u8]) -> Vec<i64> {
+        match load(data).unwrap() {
+            Value::Tuple(items, _) => items
+                .iter()
+                .map(|v| match v {
+                    Value::Int(i) => *i,
+                    other => panic!("{other:?}"),
+                })
+                .collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn integer_opcodes() {
+        // (K 255, M 65535, J -2, LONG1 -1 in one byte, LONG1 2^40)
+        let mut p = vec![0x80, 2, b'(', b'K', 255, b'M', 0xff, 0xff, b'J'];
+        p.extend_from_slice(&(-2i32).to_le_bytes());
+        p.extend_from_slice(&[0x8a, 1, 0xff, 0x8a, 6, 0, 0, 0, 0, 0, 1, b't', b'.']);
+        assert_eq!(ints(&p), vec![255, 65535, -2, -1, 1 << 40]);
+    }
+
+    #[test]
+    fn memo_and_stack_globals() {
+        // protocol 4: "collections" "OrderedDict" STACK_GLOBAL MEMOIZE, EMPTY_TUPLE, REDUCE,
+        // then BINGET 0 fetches the global again.
+        let mut p = vec![0x80, 4, 0x8c, 11];
+        p.extend_from_slice(b"collections");
+        p.extend_from_slice(&[0x8c, 11]);
+        p.extend_from_slice(b"OrderedDict");
+        p.extend_from_slice(&[0x93, 0x94, b')', b'R', b'0', b'h', 0, b')', b'R', b'.']);
+        assert!(matches!(load(&p).unwrap(), Value::Dict(..)));
+        assert_eq!(
+            resolve_global("torch", "HalfStorage"),
+            Some(Global::Storage(Dtype::F16))
+        );
+        assert_eq!(resolve_global("torch", "save"), None);
+        assert_eq!(resolve_global("builtins", "getattr"), None);
+    }
+}
