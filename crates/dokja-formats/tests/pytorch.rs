@@ -240,6 +240,44 @@ fn tensor<'a>(size: Vec<u64>, stride: Vec<u64>, offset: u64, numel: u64) -> Pick
 }
 
 #[test]
+fn exponentially_shared_values_are_not_expanded() {
+    // A tuple (x, x) nested 60 deep through the memo: 2^60 leaves in ~300 bytes, passed as
+    // a tensor size. Describing it in an error must not walk it.
+    let mut p = Pickler::new(2);
+    p.op(b'}');
+    p.string("w");
+    p.global("torch._utils", "_rebuild_tensor_v2");
+    p.op(b'(');
+    p.op(b'(');
+    p.string("storage");
+    p.global("torch", "FloatStorage");
+    p.string("0");
+    p.string("cpu");
+    p.int(4);
+    p.op(b't');
+    p.op(b'Q');
+    p.int(0);
+    p.op(b'N');
+    for _ in 0..60 {
+        p.out
+            .extend_from_slice(&[b'r', 0, 0, 0, 0x7f, b'j', 0, 0, 0, 0x7f, 0x86]);
+    }
+    p.op(0x85);
+    p.int_tuple(&[1]);
+    p.op(0x89);
+    p.op(b'}');
+    p.op(b't');
+    p.op(b'R');
+    p.op(b's');
+    let e = open_err(&write(
+        tempfile::tempdir().unwrap().path(),
+        "x.pt",
+        &archive(p.finish()),
+    ));
+    assert!(e.contains("tensor size holds a tuple"), "{e}");
+}
+
+#[test]
 fn repeated_keys_keep_the_last_value() {
     let dir = tempfile::tempdir().unwrap();
     let mut first = tensor(vec![2], vec![1], 0, 4);

@@ -107,7 +107,7 @@ pub(crate) struct TensorRef {
 }
 
 #[derive(Clone, Debug)]
-// Scalars keep their values for error messages (Debug).
+// Scalars keep their values though only their kinds are read so far.
 #[allow(dead_code)]
 pub(crate) enum Value {
     None,
@@ -556,7 +556,10 @@ fn int_tuple(v: &Value, what: &str) -> PResult<Vec<u64>> {
         .iter()
         .map(|x| match x {
             Value::Int(i) if *i >= 0 => Ok(*i as u64),
-            _ => bad(format!("tensor {what} holds {x:?}")),
+            // Never Debug-format a value here: memo references can make a small pickle
+            // describe an exponentially large tree.
+            Value::Int(i) => bad(format!("tensor {what} holds {i}")),
+            _ => bad(format!("tensor {what} holds a {}", x.kind())),
         })
         .collect()
 }
