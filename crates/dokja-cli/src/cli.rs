@@ -59,8 +59,9 @@ impl ReadArgs {
 
 #[derive(Args)]
 pub struct InspectArgs {
-    /// A model file (.safetensors, .gguf), a shard index (model.safetensors.index.json), a
-    /// Hugging Face model folder, or a dokja fingerprint (.dfp).
+    /// A model file (.safetensors, .gguf, .onnx, pytorch_model.bin / .pt / .pth), a shard index
+    /// (model.safetensors.index.json), a Hugging Face model folder, or a dokja fingerprint
+    /// (.dfp).
     pub path: PathBuf,
     /// List every tensor with its canonical name, role, shape and dtype.
     #[arg(long)]

@@ -21,6 +21,11 @@ pub enum QuantType {
     Q5K,
     Q6K,
     Q8K,
+    /// Signed 8-bit integers with per-tensor or per-channel scales held beside the tensor
+    /// (ONNX `DequantizeLinear`); decoding yields the raw integers, the scales apply after.
+    QInt8,
+    /// Unsigned 8-bit integers with scales and zero points, as [`QuantType::QInt8`].
+    QUInt8,
 }
 
 impl QuantType {
@@ -39,6 +44,7 @@ impl QuantType {
             QuantType::Q5K => (256, 176),
             QuantType::Q6K => (256, 210),
             QuantType::Q8K => (256, 292),
+            QuantType::QInt8 | QuantType::QUInt8 => (1, 1),
         }
     }
 
@@ -56,6 +62,8 @@ impl QuantType {
             QuantType::Q5K => "Q5_K",
             QuantType::Q6K => "Q6_K",
             QuantType::Q8K => "Q8_K",
+            QuantType::QInt8 => "QINT8",
+            QuantType::QUInt8 => "QUINT8",
         }
     }
 }
@@ -146,6 +154,8 @@ impl Dtype {
             Dtype::F8E5M2 => 2f64.powi(-3),
             // Block quantization error relative to the block's scale.
             Dtype::Quant(QuantType::Q8_0 | QuantType::Q8_1 | QuantType::Q8K) => 2f64.powi(-8),
+            // One scale per channel of a whole row: the row's extreme value sets the step.
+            Dtype::Quant(QuantType::QInt8 | QuantType::QUInt8) => 2f64.powi(-7),
             Dtype::Quant(QuantType::Q6K) => 2f64.powi(-6),
             Dtype::Quant(QuantType::Q5_0 | QuantType::Q5_1 | QuantType::Q5K) => 2f64.powi(-5),
             Dtype::Quant(QuantType::Q4_0 | QuantType::Q4_1 | QuantType::Q4K) => 2f64.powi(-4),

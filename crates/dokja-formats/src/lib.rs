@@ -10,7 +10,9 @@ pub mod error;
 pub mod gguf;
 pub mod hf;
 pub mod model;
+pub mod onnx;
 mod open;
+pub mod pytorch;
 pub mod quant;
 pub mod safetensors;
 pub mod source;
@@ -18,6 +20,8 @@ pub mod tokenizer;
 
 pub use dtype::{Dtype, QuantType};
 pub use error::{FormatError, Result};
-pub use model::{Metadata, Model, OpenOptions, RowOrder, TensorInfo, WeightsFormat};
+pub use model::{
+    ChannelScales, Metadata, Model, OpenOptions, RowOrder, StoredLayout, TensorInfo, WeightsFormat,
+};
 pub use source::ReadMode;
 pub use tokenizer::{Tokenizer, TokenizerKind};

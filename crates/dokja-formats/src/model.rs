@@ -2,7 +2,8 @@
 //! shapes) over a set of files, plus the sidecar information (config, tokenizer, licence).
 //!
 //! Invariant: after `Model::open` succeeds, every tensor's byte range lies inside its file,
-//! no two tensors overlap, and every byte length agrees with dtype x shape. Reading values
+//! no two tensors overlap (except views of one storage in a PyTorch checkpoint, such as tied
+//! weights), and every byte length agrees with dtype x shape. Reading values
 //! can then fail only on I/O or on non-finite values, never on layout.
 
 use std::borrow::Cow;
@@ -56,6 +57,37 @@ impl RowOrder {
     }
 }
 
+/// How the stored elements are arranged relative to the canonical shape.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoredLayout {
+    /// Row-major in the canonical shape.
+    #[default]
+    RowMajor,
+    /// A matrix stored as its transpose: canonical `[rows, cols]` is stored row-major as
+    /// `[cols, rows]` (ONNX MatMul weights `[in, out]` against Hugging Face Linear
+    /// `[out, in]`). Only for 2-D tensors of one-element blocks.
+    Transposed,
+}
+
+/// Affine dequantization of integer weights by scale and zero point, per tensor or per
+/// channel along one canonical axis (ONNX `DequantizeLinear`): `value = (q - zero) * scale`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChannelScales {
+    /// Canonical axis the scales run along; None for one scale for the whole tensor.
+    pub axis: Option<usize>,
+    #[serde(skip)]
+    pub scale: std::sync::Arc<[f32]>,
+    #[serde(skip)]
+    pub zero_point: std::sync::Arc<[f32]>,
+}
+
+impl ChannelScales {
+    fn channels(&self) -> usize {
+        self.scale.len()
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TensorInfo {
     /// Hugging Face-style name (GGUF names are translated), used by the schema.
@@ -74,6 +106,10 @@ pub struct TensorInfo {
     /// Added to every decoded value to undo a converter's shift of the stored values
     /// (llama.cpp stores Gemma's RMSNorm weights as `1 + w`); 0 almost everywhere.
     pub value_shift: f32,
+    /// Whether the stored matrix is the transpose of the canonical one.
+    pub layout: StoredLayout,
+    /// Scales that turn stored integers into weights (quantized ONNX initializers).
+    pub scales: Option<ChannelScales>,
 }
 
 impl TensorInfo {
@@ -96,6 +132,9 @@ pub enum WeightsFormat {
     Safetensors,
     SafetensorsSharded,
     Gguf,
+    Onnx,
+    /// A `torch.save` zip archive (`pytorch_model.bin`, `*.pt`, `*.pth`).
+    PyTorch,
 }
 
 impl WeightsFormat {
@@ -104,6 +143,8 @@ impl WeightsFormat {
             WeightsFormat::Safetensors => "safetensors",
             WeightsFormat::SafetensorsSharded => "safetensors (sharded)",
             WeightsFormat::Gguf => "gguf",
+            WeightsFormat::Onnx => "onnx",
+            WeightsFormat::PyTorch => "pytorch",
         }
     }
 }
@@ -205,8 +246,49 @@ impl Model {
         let count = rows.end - rows.start;
         out.clear();
         out.resize(usize_len(file, count * row_len)?, 0.0);
-        match t.row_order {
-            RowOrder::Identity => {
+        match (t.layout, t.row_order) {
+            (StoredLayout::Transposed, _) if count > 0 => {
+                // Canonical rows a..b are columns a..b of the stored matrix: a run of
+                // `count` elements in each stored row. A mapped file lends the whole span at
+                // once; otherwise one short read per stored row.
+                let elem_bytes = t.dtype.block().1;
+                let stored_row_bytes = n_rows * elem_bytes;
+                let run = usize_len(file, count * elem_bytes)?;
+                let mut column = vec![0f32; count as usize];
+                let span = if file.source.is_borrowed() {
+                    let len = (row_len - 1) * stored_row_bytes + count * elem_bytes;
+                    Some(file.bytes(
+                        t.offset + rows.start * elem_bytes,
+                        usize_len(file, len)?,
+                        "tensor data",
+                        &t.stored_name,
+                    )?)
+                } else {
+                    None
+                };
+                for c in 0..row_len {
+                    let at = c * stored_row_bytes;
+                    let owned;
+                    let bytes: &[u8] = match &span {
+                        Some(span) => &span[at as usize..at as usize + run],
+                        None => {
+                            owned = file.bytes(
+                                t.offset + rows.start * elem_bytes + at,
+                                run,
+                                "tensor data",
+                                &t.stored_name,
+                            )?;
+                            &owned
+                        }
+                    };
+                    decode_into(t.dtype, bytes, &mut column);
+                    for (i, v) in column.iter().enumerate() {
+                        out[i * row_len as usize + c as usize] = *v;
+                    }
+                }
+            }
+            (StoredLayout::Transposed, _) => {}
+            (StoredLayout::RowMajor, RowOrder::Identity) => {
                 let bytes = file.bytes(
                     t.offset + rows.start * row_bytes,
                     usize_len(file, count * row_bytes)?,
@@ -215,7 +297,7 @@ impl Model {
                 )?;
                 decode_into(t.dtype, &bytes, out);
             }
-            order => {
+            (StoredLayout::RowMajor, order) => {
                 for (i, row) in rows.clone().enumerate() {
                     let stored = order.stored_row(row, n_rows);
                     let bytes = file.bytes(
@@ -228,6 +310,9 @@ impl Model {
                     decode_into(t.dtype, &bytes, dst);
                 }
             }
+        }
+        if let Some(scales) = &t.scales {
+            apply_scales(t, scales, rows.start * row_len, out);
         }
         if t.value_shift != 0.0 {
             out.iter_mut().for_each(|v| *v += t.value_shift);
@@ -282,6 +367,23 @@ impl Model {
     }
 }
 
+/// `(q - zero) * scale` for each value, `first` being the flat canonical index of `out[0]`.
+fn apply_scales(t: &TensorInfo, scales: &ChannelScales, first: u64, out: &mut [f32]) {
+    let Some(axis) = scales.axis else {
+        let (s, z) = (scales.scale[0], scales.zero_point[0]);
+        out.iter_mut().for_each(|v| *v = (*v - z) * s);
+        return;
+    };
+    // Elements that share a channel come in runs of `stride` (the product of the inner
+    // dimensions); the channel repeats every `stride * channels` elements.
+    let stride: u64 = t.shape[axis + 1..].iter().product();
+    let channels = scales.channels() as u64;
+    for (i, v) in out.iter_mut().enumerate() {
+        let c = ((first + i as u64) / stride.max(1) % channels) as usize;
+        *v = (*v - scales.zero_point[c]) * scales.scale[c];
+    }
+}
+
 fn usize_len(file: &ModelFile, n: u64) -> Result<usize> {
     usize::try_from(n).map_err(|_| {
         FormatError::malformed(
@@ -305,6 +407,34 @@ pub struct DeclaredTensor {
     pub declared_len: Option<u64>,
     pub row_order: RowOrder,
     pub value_shift: f32,
+    pub layout: StoredLayout,
+    pub scales: Option<ChannelScales>,
+}
+
+impl DeclaredTensor {
+    /// A tensor stored as is: canonical name, row-major, no row permutation or scales.
+    pub fn plain(
+        name: String,
+        shape: Vec<u64>,
+        dtype: Dtype,
+        file: usize,
+        offset: u64,
+        declared_len: Option<u64>,
+    ) -> DeclaredTensor {
+        DeclaredTensor {
+            stored_name: name.clone(),
+            name,
+            shape,
+            dtype,
+            file,
+            offset,
+            declared_len,
+            row_order: RowOrder::Identity,
+            value_shift: 0.0,
+            layout: StoredLayout::RowMajor,
+            scales: None,
+        }
+    }
 }
 
 /// Checks shapes, lengths, bounds and overlaps of the tensors declared in one file and
@@ -315,6 +445,32 @@ pub fn validate_layout(
     declared: Vec<DeclaredTensor>,
     data_start: u64,
     file_len: u64,
+) -> Result<Vec<TensorInfo>> {
+    validate_layout_with(
+        path,
+        format,
+        declared,
+        data_start,
+        file_len,
+        Overlaps::Refuse,
+    )
+}
+
+/// Whether tensors may share bytes (views of one PyTorch storage, tied weights).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overlaps {
+    Refuse,
+    Allow,
+}
+
+/// [`validate_layout`], with overlapping tensors optionally allowed.
+pub fn validate_layout_with(
+    path: &Path,
+    format: &'static str,
+    declared: Vec<DeclaredTensor>,
+    data_start: u64,
+    file_len: u64,
+    overlaps: Overlaps,
 ) -> Result<Vec<TensorInfo>> {
     let bad = |fault: String| FormatError::malformed(path, format, fault);
     let mut out = Vec::with_capacity(declared.len());
@@ -378,6 +534,34 @@ pub fn validate_layout(
                 d.stored_name, n_rows, d.row_order
             )));
         }
+        if d.layout == StoredLayout::Transposed
+            && (d.shape.len() != 2 || d.dtype.block().0 != 1 || d.row_order != RowOrder::Identity)
+        {
+            return Err(bad(format!(
+                "tensor {}: only matrices of plain elements can be stored transposed (shape {:?}, {})",
+                d.stored_name, d.shape, d.dtype
+            )));
+        }
+        if let Some(s) = &d.scales {
+            let channels = match s.axis {
+                None => 1,
+                Some(axis) => d.shape.get(axis).copied().ok_or_else(|| {
+                    bad(format!(
+                        "tensor {}: scale axis {axis} but the tensor has {} dimensions",
+                        d.stored_name,
+                        d.shape.len()
+                    ))
+                })?,
+            };
+            if s.scale.len() as u64 != channels || s.zero_point.len() as u64 != channels {
+                return Err(bad(format!(
+                    "tensor {}: {} scales and {} zero points for {channels} channels",
+                    d.stored_name,
+                    s.scale.len(),
+                    s.zero_point.len()
+                )));
+            }
+        }
         out.push(TensorInfo {
             name: d.name,
             stored_name: d.stored_name,
@@ -388,7 +572,12 @@ pub fn validate_layout(
             byte_len: expected,
             row_order: d.row_order,
             value_shift: d.value_shift,
+            layout: d.layout,
+            scales: d.scales,
         });
+    }
+    if overlaps == Overlaps::Allow {
+        return Ok(out);
     }
     let mut spans: Vec<(u64, u64, &str)> = out
         .iter()

@@ -23,6 +23,12 @@ pub fn dequantize(q: QuantType, bytes: &[u8], out: &mut [f32]) {
         QuantType::Q5K => blocks::<176, 256>(bytes, out, q5_k),
         QuantType::Q6K => blocks::<210, 256>(bytes, out, q6_k),
         QuantType::Q8K => blocks::<292, 256>(bytes, out, q8_k),
+        // The scales live outside the bytes; `Model::read_rows` applies them.
+        QuantType::QInt8 => out
+            .iter_mut()
+            .zip(bytes)
+            .for_each(|(o, &b)| *o = b as i8 as f32),
+        QuantType::QUInt8 => out.iter_mut().zip(bytes).for_each(|(o, &b)| *o = b as f32),
     }
 }
 

@@ -14,7 +14,7 @@ use crate::dtype::Dtype;
 use crate::error::{FormatError, Result};
 use crate::hf::Sidecars;
 use crate::model::{
-    DeclaredTensor, Metadata, Model, OpenOptions, RowOrder, TensorInfo, WeightsFormat, limits,
+    DeclaredTensor, Metadata, Model, OpenOptions, TensorInfo, WeightsFormat, limits,
     validate_layout,
 };
 use crate::source::ModelFile;
@@ -311,17 +311,14 @@ pub(crate) fn parse_header(
                 "tensor {name}: data_offsets end {end} is before start {start}"
             ));
         }
-        declared.push(DeclaredTensor {
-            name: name.clone(),
-            stored_name: name,
+        declared.push(DeclaredTensor::plain(
+            name,
             shape,
             dtype,
-            file: file_index,
-            offset: start,
-            declared_len: Some(end - start),
-            row_order: RowOrder::Identity,
-            value_shift: 0.0,
-        });
+            file_index,
+            start,
+            Some(end - start),
+        ));
     }
     Ok((declared, metadata))
 }

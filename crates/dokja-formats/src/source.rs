@@ -15,6 +15,10 @@ pub trait ByteSource: Send + Sync + std::fmt::Debug {
     }
     /// Exactly `len` bytes at `offset`, or an error (never a short read).
     fn read_at(&self, offset: u64, len: usize) -> io::Result<Cow<'_, [u8]>>;
+    /// Whether `read_at` borrows without copying, so a large range costs nothing to ask for.
+    fn is_borrowed(&self) -> bool {
+        false
+    }
 }
 
 /// How local files are read.
@@ -72,6 +76,9 @@ impl MmapSource {
 impl ByteSource for MmapSource {
     fn len(&self) -> u64 {
         self.size
+    }
+    fn is_borrowed(&self) -> bool {
+        true
     }
     fn read_at(&self, offset: u64, len: usize) -> io::Result<Cow<'_, [u8]>> {
         check_range(offset, len, self.size)?;
@@ -133,6 +140,9 @@ pub struct MemorySource(pub Vec<u8>);
 impl ByteSource for MemorySource {
     fn len(&self) -> u64 {
         self.0.len() as u64
+    }
+    fn is_borrowed(&self) -> bool {
+        true
     }
     fn read_at(&self, offset: u64, len: usize) -> io::Result<Cow<'_, [u8]>> {
         check_range(offset, len, self.0.len() as u64)?;

@@ -243,6 +243,8 @@ fn skeleton(model_type: &str, tensors: Vec<(String, Vec<u64>)>, vocab: usize) ->
             offset: 0,
             row_order: RowOrder::Identity,
             value_shift: 0.0,
+            layout: Default::default(),
+            scales: None,
         })
         .collect();
     let sidecars = dokja_formats::hf::Sidecars {

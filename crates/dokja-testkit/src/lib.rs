@@ -1,6 +1,7 @@
 //! Synthetic models for dokja's tests: generators of small randomly initialized models with
 //! real architectures' tensor names, writers for every format dokja reads (safetensors,
-//! sharded safetensors, Hugging Face folders, GGUF with ggml quantization), byte-level
+//! sharded safetensors, Hugging Face folders, GGUF with ggml quantization, ONNX, PyTorch zip
+//! checkpoints), byte-level
 //! builders for hostile files, and the derivations (fine-tuning, permutation, rotation,
 //! pruning, vocabulary extension, upcycling, casts) whose detection dokja is tested on.
 //!
@@ -14,6 +15,7 @@ pub mod gguf;
 pub mod gguf_names;
 pub mod hf_folder;
 pub mod model;
+pub mod onnx;
 pub mod quant;
 pub mod raw;
 pub mod real;
@@ -21,6 +23,7 @@ pub mod rng;
 pub mod safetensors;
 mod structure;
 pub mod tokenizer;
+pub mod torch;
 pub mod vlm;
 
 pub use derive::{
@@ -39,6 +42,7 @@ pub use hf_folder::{
     HfFolderOptions, License, WeightsLayout, write_hf_folder, write_hf_folder_with,
 };
 pub use model::{SynthModel, SynthTensor, SynthTokenizer, TokenizerKind};
+pub use onnx::{OnnxOptions, int8_roundtrip, onnx_bytes, write_onnx};
 pub use quant::QuantType;
 pub use raw::{GgufBytes, RawKv, RawTensorInfo, SafetensorsBytes};
 pub use real::real_model;
@@ -46,6 +50,7 @@ pub use safetensors::{
     StDtype, StOptions, safetensors_bytes, write_safetensors, write_safetensors_with,
     write_sharded, write_sharded_with,
 };
+pub use torch::{TorchOptions, torch_checkpoint_bytes, torch_zip, write_torch_checkpoint};
 pub use vlm::{
     VitSpec, VlmLayout, VlmSpec, layout_of, vision_tower, vision_tower_of, vlm, vlm_from_parts,
 };

@@ -279,6 +279,8 @@ fn declare(
             declared_len: None,
             row_order,
             value_shift,
+            layout: crate::model::StoredLayout::RowMajor,
+            scales: None,
         });
     }
     Ok(out)
