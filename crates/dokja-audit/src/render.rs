@@ -576,9 +576,10 @@ pub fn render_markdown(audit: &Audit) -> String {
         "\n| registry id | model | org | country | licence | released | outcome |\n|---|---|---|---|---|---|---|"
     );
     for e in &audit.entries {
-        let outcome = match &e.verdict {
-            Some(v) => v.as_str().to_string(),
-            None => format!("dropped by prefilter: {}", md_escape(&e.prefilter.reason)),
+        let outcome = match (&e.verdict, &e.fingerprint) {
+            (Some(v), None) => v.as_str().to_string(),
+            (Some(v), Some(f)) => format!("{} (fingerprint `{}`)", v.as_str(), md_code(f)),
+            (None, _) => format!("dropped by prefilter: {}", md_escape(&e.prefilter.reason)),
         };
         let _ = writeln!(
             s,
