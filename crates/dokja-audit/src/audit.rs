@@ -170,6 +170,9 @@ pub struct EntryOutcome {
     /// The comparison's overall verdict; None when the prefilter dropped the entry.
     pub verdict: Option<Verdict>,
     pub summary: Option<String>,
+    /// BLAKE3 of the entry's fingerprint file when the entry was compared as a fingerprint
+    /// (not weights); None otherwise.
+    pub fingerprint: Option<String>,
     pub components: Vec<ComponentVerdict>,
     pub not_compared: Vec<String>,
 }
@@ -384,6 +387,7 @@ pub fn decide(input: &AuditInput) -> Audit {
             prefilter: r.prefilter.clone(),
             verdict: r.comparison.as_ref().map(|c| c.verdict),
             summary: r.comparison.as_ref().map(|c| c.summary.clone()),
+            fingerprint: r.comparison.as_ref().and_then(|c| c.a.fingerprint.clone()),
             components: r
                 .comparison
                 .iter()

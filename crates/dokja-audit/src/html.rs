@@ -303,9 +303,13 @@ pub fn render_html(audit: &Audit) -> String {
         );
         let outcome = match &e.verdict {
             Some(v) => format!(
-                r#"<span class="v {}">{}</span>"#,
+                r#"<span class="v {}">{}</span>{}"#,
                 verdict_class(*v),
-                text(&format!("/entries/{k}/verdict"), v.as_str())
+                text(&format!("/entries/{k}/verdict"), v.as_str()),
+                e.fingerprint.as_deref().map_or(String::new(), |f| format!(
+                    r#"<br><span class="muted">compared as fingerprint</span> <span class="mono">{}</span>"#,
+                    text(&format!("/entries/{k}/fingerprint"), f)
+                ))
             ),
             None => format!(
                 r#"<span class="muted">dropped by prefilter: {}</span>"#,

@@ -74,9 +74,6 @@ pub struct EntryInfo {
     pub released: Option<String>,
 }
 
-/// The cheap check run before a full comparison.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Prefilter {
-    pub passed: bool,
-    pub reason: String,
-}
+/// The cheap check run before a full comparison (`dokja_provenance::prefilter`): an entry
+/// that shares no matrix kind or tensor shape with the candidate cannot be a parent.
+pub use dokja_provenance::Prefilter;

@@ -266,7 +266,13 @@ pub fn render_terminal(audit: &Audit, colour: bool) -> String {
                 if !carrying.is_empty() {
                     let _ = writeln!(s, "{pad}layers carrying evidence: {}", carrying.join(" "));
                 }
-                for st in &p.evidence.statistics {
+                // At a glance: the statistics of components that are not independent.
+                let shown = if comp.verdict == Verdict::Independent {
+                    &[][..]
+                } else {
+                    &p.evidence.statistics[..]
+                };
+                for st in shown {
                     let _ = writeln!(
                         s,
                         "{pad}{}: {} vs null mean {} sd {} max {} (n {}), z {}, log10 p {}, excess {}",
@@ -287,15 +293,25 @@ pub fn render_terminal(audit: &Audit, colour: bool) -> String {
 
     if !audit.circumstantial.is_empty() {
         let _ = writeln!(s, "\ncircumstantial (never decisive)");
+        // Grouped by finding and verdict: a registry of many models sharing a tokenizer
+        // would otherwise fill the screen.
+        let mut groups: Vec<(&str, Verdict, Vec<&str>)> = Vec::new();
         for f in &audit.circumstantial {
+            match groups
+                .iter_mut()
+                .find(|g| g.0 == f.component && g.1 == f.verdict)
+            {
+                Some(g) => g.2.push(&f.entry_id),
+                None => groups.push((&f.component, f.verdict, vec![&f.entry_id])),
+            }
+        }
+        for (component, verdict, ids) in groups {
             let _ = writeln!(
                 s,
-                "  {} vs {} ({}): {}: {}",
-                f.component,
-                f.entry_name,
-                f.entry_id,
-                f.verdict.as_str(),
-                f.reason
+                "  {component}: {} against {} ({})",
+                verdict.as_str(),
+                ids.len(),
+                ids.join(", ")
             );
         }
     }
@@ -324,7 +340,7 @@ pub fn render_terminal(audit: &Audit, colour: bool) -> String {
     let i = &audit.inputs;
     let _ = writeln!(
         s,
-        "\ninputs: {}, seed {}, alpha {}, created {}",
+        "\ninputs: {}, seed {}, alpha {:e}, created {}",
         i.tool, i.seed, i.alpha, i.created
     );
     for f in &i.candidate.files {
@@ -560,9 +576,10 @@ pub fn render_markdown(audit: &Audit) -> String {
         "\n| registry id | model | org | country | licence | released | outcome |\n|---|---|---|---|---|---|---|"
     );
     for e in &audit.entries {
-        let outcome = match &e.verdict {
-            Some(v) => v.as_str().to_string(),
-            None => format!("dropped by prefilter: {}", md_escape(&e.prefilter.reason)),
+        let outcome = match (&e.verdict, &e.fingerprint) {
+            (Some(v), None) => v.as_str().to_string(),
+            (Some(v), Some(f)) => format!("{} (fingerprint `{}`)", v.as_str(), md_code(f)),
+            (None, _) => format!("dropped by prefilter: {}", md_escape(&e.prefilter.reason)),
         };
         let _ = writeln!(
             s,

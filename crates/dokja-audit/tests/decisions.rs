@@ -59,6 +59,13 @@ fn copied_vision_tower_fails_naming_the_donor_and_the_component() {
         audit.reasons
     );
 
+    // The unrelated model was compared through its fingerprint file, whose digest is kept.
+    let fingerprint = std::fs::read(s.dir.path().join("other.dokjafp")).unwrap();
+    assert_eq!(
+        audit.entries[2].fingerprint.as_deref(),
+        Some(blake3::hash(&fingerprint).to_hex().as_str())
+    );
+    assert_eq!(audit.entries[0].fingerprint, None);
     assert_eq!(audit.scope.entries_checked, 4);
     assert_eq!(audit.scope.compared_in_full, 3);
     assert_eq!(audit.scope.dropped_by_prefilter, 1);

@@ -136,7 +136,7 @@ of training from scratch. Weights only: distillation, shared data and shared pub
 Tokenizer and config findings are circumstantial and never decide a verdict.";
 
 /// Whether an audit compares a registry entry in full (see [`crate::engine::prefilter`]).
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prefilter {
     pub passed: bool,
     pub reason: String,

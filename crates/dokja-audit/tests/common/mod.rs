@@ -12,17 +12,14 @@ use dokja_audit::{
     AuditInput, Candidate, EntryInfo, EntryResult, FileDigest, Prefilter, RegistryInfo,
 };
 use dokja_formats::{Model, OpenOptions};
-use dokja_provenance::{CompareOptions, Comparison, compare};
+use dokja_provenance::{
+    CompareOptions, Fingerprint, Subject, compare, compare_subjects, prefilter,
+};
 use dokja_testkit::{StDtype, SynthModel, WeightsLayout, write_hf_folder};
 
 pub fn save(m: &SynthModel, dir: &Path) -> Model {
     write_hf_folder(m, dir, WeightsLayout::Single, StDtype::F32).unwrap();
     Model::open(dir, OpenOptions::default()).unwrap()
-}
-
-/// The registry entry is model A (the possible parent), the candidate model B.
-pub fn comparison(parent: &Model, candidate: &Model) -> Comparison {
-    compare(parent, candidate, &CompareOptions::default()).unwrap()
 }
 
 pub fn entry(id: &str, licence: Option<&str>) -> EntryInfo {
@@ -36,17 +33,52 @@ pub fn entry(id: &str, licence: Option<&str>) -> EntryInfo {
     }
 }
 
-pub fn compared(entry: EntryInfo, c: Comparison) -> EntryResult {
+/// The entry (model A, the possible parent) compared with the candidate (model B) as the
+/// audit does it: the real prefilter, then the real comparison.
+pub fn compared(entry: EntryInfo, parent: &Model, candidate: &Model) -> EntryResult {
+    let prefilter = prefilter(Subject::Weights(parent), Subject::Weights(candidate));
+    assert!(prefilter.passed, "{}: {}", entry.id, prefilter.reason);
     EntryResult {
         entry,
-        prefilter: Prefilter {
-            passed: true,
-            reason: "shares component shapes".into(),
-        },
-        comparison: Some(c),
+        prefilter,
+        comparison: Some(compare(parent, candidate, &CompareOptions::default()).unwrap()),
     }
 }
 
+/// The same with the entry known only by its fingerprint file (as a registry ships it).
+pub fn compared_as_fingerprint(
+    entry: EntryInfo,
+    parent: &Model,
+    file: &Path,
+    candidate: &Model,
+) -> EntryResult {
+    let opts = CompareOptions::default();
+    Fingerprint::build(parent, &opts, None)
+        .unwrap()
+        .write(file)
+        .unwrap();
+    let fingerprint = Fingerprint::read(file).unwrap();
+    let prefilter = prefilter(
+        Subject::Fingerprint(&fingerprint),
+        Subject::Weights(candidate),
+    );
+    assert!(prefilter.passed, "{}: {}", entry.id, prefilter.reason);
+    EntryResult {
+        entry,
+        prefilter,
+        comparison: Some(
+            compare_subjects(
+                Subject::Fingerprint(&fingerprint),
+                Subject::Weights(candidate),
+                &opts,
+            )
+            .unwrap(),
+        ),
+    }
+}
+
+/// An entry the prefilter dropped (no synthetic model shares nothing with the candidates
+/// here, so the prefilter's answer is given).
 pub fn dropped(entry: EntryInfo) -> EntryResult {
     EntryResult {
         entry,

@@ -5,7 +5,7 @@ use dokja_testkit::corpus::corpus_llama_spec;
 use dokja_testkit::{VlmSpec, fine_tune, llama_like, vision_tower_of, vlm, vlm_from_parts};
 use tempfile::TempDir;
 
-use super::{compared, comparison, dropped, entry, input, save};
+use super::{compared, compared_as_fingerprint, dropped, entry, input, save};
 
 pub struct Scenario {
     /// Keeps the model files alive as long as the input names them.
@@ -16,7 +16,7 @@ pub struct Scenario {
 /// A vision-language candidate with its own language model and a vision tower copied from
 /// `donor-vlm` (licensed `donor_licence`). The registry also holds a fine-tune of the donor
 /// (listed first, so the most serious verdict has to be found, not taken), an unrelated
-/// language model and an entry the prefilter dropped.
+/// language model (known by its fingerprint only) and an entry the prefilter dropped.
 pub fn vision_tower_copy(donor_licence: Option<&str>) -> Scenario {
     let dir = tempfile::tempdir().unwrap();
     let spec = VlmSpec::default();
@@ -36,15 +36,19 @@ pub fn vision_tower_copy(donor_licence: Option<&str>) -> Scenario {
     let results = vec![
         compared(
             entry("vlm-finetuned", Some("mit")),
-            comparison(&save(&donor_fine_tuned, &dir.path().join("ft")), &cand),
+            &save(&donor_fine_tuned, &dir.path().join("ft")),
+            &cand,
         ),
         compared(
             entry("donor-vlm", donor_licence),
-            comparison(&save(&donor, &dir.path().join("donor")), &cand),
+            &save(&donor, &dir.path().join("donor")),
+            &cand,
         ),
-        compared(
+        compared_as_fingerprint(
             entry("other-lm", Some("apache-2.0")),
-            comparison(&save(&unrelated, &dir.path().join("other")), &cand),
+            &save(&unrelated, &dir.path().join("other")),
+            &dir.path().join("other.dokjafp"),
+            &cand,
         ),
         dropped(entry("big-moe", Some("apache-2.0"))),
     ];
@@ -65,15 +69,18 @@ pub fn fine_tuned() -> Scenario {
     let results = vec![
         compared(
             entry("sibling-lm", Some("mit")),
-            comparison(&save(&sibling, &dir.path().join("sibling")), &cand),
+            &save(&sibling, &dir.path().join("sibling")),
+            &cand,
         ),
         compared(
             entry("seed-3-lm", Some("apache-2.0")),
-            comparison(&save(&llama_like(&spec, 3), &dir.path().join("s3")), &cand),
+            &save(&llama_like(&spec, 3), &dir.path().join("s3")),
+            &cand,
         ),
         compared(
             entry("base-lm", Some("apache-2.0")),
-            comparison(&save(&base, &dir.path().join("base")), &cand),
+            &save(&base, &dir.path().join("base")),
+            &cand,
         ),
     ];
     let input = input(&cand_dir, results);
@@ -90,14 +97,13 @@ pub fn independent() -> Scenario {
     let results = vec![
         compared(
             entry("base-lm", Some("gemma")),
-            comparison(
-                &save(&llama_like(&spec, 1), &dir.path().join("base")),
-                &cand,
-            ),
+            &save(&llama_like(&spec, 1), &dir.path().join("base")),
+            &cand,
         ),
         compared(
             entry("seed-3-lm", Some("llama3.1")),
-            comparison(&save(&llama_like(&spec, 3), &dir.path().join("s3")), &cand),
+            &save(&llama_like(&spec, 3), &dir.path().join("s3")),
+            &cand,
         ),
         dropped(entry("big-moe", None)),
     ];
