@@ -1,14 +1,16 @@
 //! The standard normal quantile, for normal-approximation intervals at any level.
 
 /// Inverse of the standard normal CDF (Acklam's rational approximation, relative error below
-/// 1.2e-9 on (0, 1)).
+/// 1.2e-9 on (0, 1)). NaN outside (0, 1).
 pub fn normal_quantile(p: f64) -> f64 {
-    assert!(p > 0.0 && p < 1.0, "normal_quantile: p must be in (0, 1)");
+    if !(p > 0.0 && p < 1.0) {
+        return f64::NAN;
+    }
     const A: [f64; 6] = [
         -3.969683028665376e+01,
         2.209460984245205e+02,
         -2.759285104469687e+02,
-        1.383577518672690e+02,
+        1.38357751867269e+02,
         -3.066479806614716e+01,
         2.506628277459239e+00,
     ];
@@ -34,7 +36,7 @@ pub fn normal_quantile(p: f64) -> f64 {
         3.754408661907416e+00,
     ];
     let low = 0.02425;
-    let x = if p < low {
+    if p < low {
         let q = (-2.0 * p.ln()).sqrt();
         (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
             / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
@@ -47,8 +49,7 @@ pub fn normal_quantile(p: f64) -> f64 {
         let q = (-2.0 * (1.0 - p).ln()).sqrt();
         -(((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
             / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
-    };
-    x
+    }
 }
 
 #[cfg(test)]

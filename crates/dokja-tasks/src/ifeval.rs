@@ -436,7 +436,7 @@ impl Checker {
             }
             Rule::Sections { splitter, n } => {
                 let pattern = format!(r"\s?{}\s?\d+\s?", regex::escape(splitter));
-                Regex::new(&pattern).is_ok_and(|r| r.split(value).count() - 1 >= *n)
+                Regex::new(&pattern).is_ok_and(|r| r.split(value).count() > *n)
             }
             Rule::Json => {
                 let v = value.trim();

@@ -244,9 +244,6 @@ pub fn parse_csv(text: &str, path: &Path) -> Result<Vec<Record>> {
     };
     let mut out = Vec::new();
     for (line, row) in rows {
-        if row.len() == 1 && row[0].is_empty() {
-            continue;
-        }
         if row.len() != header.len() {
             return Err(data_error(
                 path,
@@ -276,6 +273,8 @@ fn split_csv(text: &str, path: &Path) -> Result<Vec<(usize, Vec<String>)>> {
     let mut quote_line = 0usize;
     let mut chars = text.chars().peekable();
     let mut at_field_start = true;
+    // A quoted empty field is a value; an empty unquoted line is no row at all.
+    let mut quoted = false;
     while let Some(c) = chars.next() {
         if in_quotes {
             match c {
@@ -295,17 +294,25 @@ fn split_csv(text: &str, path: &Path) -> Result<Vec<(usize, Vec<String>)>> {
         match c {
             '"' if at_field_start => {
                 in_quotes = true;
+                quoted = true;
                 quote_line = line;
                 at_field_start = false;
             }
             ',' => {
                 row.push(std::mem::take(&mut field));
                 at_field_start = true;
+                quoted = false;
             }
             '\r' if chars.peek() == Some(&'\n') => {}
             '\n' => {
+                if row.is_empty() && field.is_empty() && !quoted {
+                    line += 1;
+                    row_line = line;
+                    continue;
+                }
                 row.push(std::mem::take(&mut field));
                 rows.push((row_line, std::mem::take(&mut row)));
+                quoted = false;
                 line += 1;
                 row_line = line;
                 at_field_start = true;
@@ -323,7 +330,7 @@ fn split_csv(text: &str, path: &Path) -> Result<Vec<(usize, Vec<String>)>> {
             "quoted field never closed",
         ));
     }
-    if !field.is_empty() || !row.is_empty() {
+    if !field.is_empty() || !row.is_empty() || quoted {
         row.push(field);
         rows.push((row_line, row));
     }

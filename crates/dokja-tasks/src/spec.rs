@@ -525,7 +525,8 @@ impl TaskFile {
                 return fail("[data] files use {subset} but [task] has no subsets".into());
             }
         } else if self.data.subset_column.is_none()
-            && !self.data.files.iter().all(|f| f.contains("{subset}"))
+            && (self.data.files.is_empty()
+                || !self.data.files.iter().all(|f| f.contains("{subset}")))
         {
             return fail(
                 "with subsets, every [data] file must contain {subset} or `subset_column` \
