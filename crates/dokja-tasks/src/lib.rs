@@ -15,6 +15,8 @@ pub mod error;
 pub mod extract;
 pub mod ifeval;
 pub mod items;
+#[cfg(feature = "parquet")]
+mod parquet_reader;
 pub mod prompt;
 pub mod records;
 pub mod rubric;

@@ -348,5 +348,5 @@ fn read_parquet(path: &Path) -> Result<Vec<Record>> {
 
 #[cfg(feature = "parquet")]
 fn read_parquet(path: &Path) -> Result<Vec<Record>> {
-    crate::parquet_reader::read(path, &read_bytes(path)?)
+    crate::parquet_reader::read(path)
 }
