@@ -293,3 +293,41 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn ifeval_ko_hugging_face_layout_with_null_kwargs() {
+    let file = dokja_tasks::suites::shipped_file("ifeval-ko")
+        .unwrap()
+        .unwrap();
+    let task = &file.expand()[0];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.jsonl");
+    // The Hugging Face copies give every kwarg key, null when unused.
+    let row = json!({
+        "key": 7,
+        "prompt": "서울을 소개하는 글을 3문장 이상 쓰고, 쉼표를 쓰지 마세요. 마지막은 \"감사합니다.\"로 끝내세요.",
+        "instruction_id_list": ["length_constraints:number_sentences", "punctuation:no_comma", "startend:end_checker", "language:response_language"],
+        "kwargs": [
+            {"num_sentences": 3, "relation": "at least", "end_phrase": null, "language": null},
+            {"num_sentences": null, "relation": null},
+            {"end_phrase": "감사합니다."},
+            {"language": "ko"}
+        ]
+    });
+    std::fs::write(&path, format!("{row}\n")).unwrap();
+    let items = task.load_items(&[&path]).unwrap();
+    assert_eq!(items[0].id, "7");
+    let good =
+        "서울은 한국의 수도입니다. 한강이 도시를 가로지릅니다. 맛있는 음식이 많습니다. 감사합니다.";
+    let s = task.score_response(&items[0], good).unwrap();
+    assert_eq!(s.score, 1.0, "{:?}", s.metrics);
+    let bad = "Seoul is the capital, and it is big. 감사합니다.";
+    let s = task.score_response(&items[0], bad).unwrap();
+    assert_eq!(s.score, 0.0);
+    // Sentences (2 < 3), comma and language fail; the ending holds.
+    assert!(
+        (s.metrics["instruction_strict"] - 0.25).abs() < 1e-12,
+        "{:?}",
+        s.metrics
+    );
+}

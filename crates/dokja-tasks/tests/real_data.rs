@@ -101,6 +101,17 @@ fn kmmlu_criminal_law_answer_key_is_one_based() {
         .score_loglikelihoods(&items[0], &[-5.0, -3.0, -2.0, -4.0])
         .unwrap();
     assert_eq!((right.score, wrong.score), (1.0, 0.0));
+    // Generated Korean answers on the same item (gold: A, the first choice).
+    for (response, score) in [
+        ("정답은 1번입니다.", 1.0),
+        ("정답: A", 1.0),
+        ("①", 1.0),
+        ("답은 (B)", 0.0),
+        ("4번이 옳다. 정답: D", 0.0),
+    ] {
+        let s = t.score_response(&items[0], response).unwrap();
+        assert_eq!((s.score, s.extraction_failed), (score, false), "{response}");
+    }
 }
 
 #[test]
