@@ -204,16 +204,28 @@ impl TaskDef {
     /// only its group when the task asks). The draw depends on the seed and the item id only,
     /// so it does not change when items are run in another order or a run is resumed.
     pub fn select_fewshot<'a>(&self, item: &Item, pool: &'a [Item]) -> Vec<&'a Item> {
-        let spec = &self.file.fewshot;
-        if spec.n == 0 {
+        let same_group = self.file.fewshot.same_group;
+        self.draw_fewshot(
+            item,
+            pool.iter().filter(|c| !same_group || c.group == item.group),
+        )
+    }
+
+    /// The seeded draw: rank candidates by a hash of (seed, target id, candidate id) and keep
+    /// the `n` smallest, a uniform sample that depends on neither the pool's order nor the
+    /// run's progress.
+    fn draw_fewshot<'a>(
+        &self,
+        item: &Item,
+        candidates: impl Iterator<Item = &'a Item>,
+    ) -> Vec<&'a Item> {
+        let n = self.file.fewshot.n;
+        if n == 0 {
             return Vec::new();
         }
-        // Rank candidates by a seeded hash of (target id, candidate id) and take the first n:
-        // a uniform draw that depends on neither the pool's order nor the run's progress.
-        let base = spec.seed ^ fnv1a(&item.id);
-        let mut ranked: Vec<(u64, &Item)> = pool
-            .iter()
-            .filter(|c| c.id != item.id && (!spec.same_group || c.group == item.group))
+        let base = self.file.fewshot.seed ^ fnv1a(&item.id);
+        let mut ranked: Vec<(u64, &Item)> = candidates
+            .filter(|c| c.id != item.id)
             .map(|c| {
                 (
                     SplitMix64::new(base ^ fnv1a(&c.id).rotate_left(17)).next_u64(),
@@ -221,13 +233,27 @@ impl TaskDef {
                 )
             })
             .collect();
-        ranked.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
-        let candidates: Vec<&Item> = ranked.into_iter().take(spec.n).map(|(_, c)| c).collect();
-        candidates
+        let order =
+            |a: &(u64, &Item), b: &(u64, &Item)| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id));
+        if ranked.len() > n {
+            ranked.select_nth_unstable_by(n, order);
+            ranked.truncate(n);
+        }
+        ranked.sort_by(order);
+        ranked.into_iter().map(|(_, c)| c).collect()
     }
 
     /// Builds the request for `item`, with few-shot examples drawn from `pool`.
     pub fn build_request(&self, item: &Item, pool: &[Item], mode: PromptMode) -> Result<Request> {
+        self.build_request_with_shots(item, &self.select_fewshot(item, pool), mode)
+    }
+
+    fn build_request_with_shots(
+        &self,
+        item: &Item,
+        fewshot: &[&Item],
+        mode: PromptMode,
+    ) -> Result<Request> {
         let p = &self.file.prompt;
         let generates = self.generates();
         let mut prompt_text = self.render_prompt(item)?;
@@ -235,7 +261,7 @@ impl TaskDef {
             prompt_text.push_str(&self.render(suffix, item)?);
         }
         let mut shots = Vec::new();
-        for shot in self.select_fewshot(item, pool) {
+        for shot in fewshot {
             let mut q = self.render_prompt(shot)?;
             if generates && let Some(suffix) = &p.generation_suffix {
                 q.push_str(&self.render(suffix, shot)?);
@@ -308,9 +334,28 @@ impl TaskDef {
 
     /// Requests for all `items`, few-shot examples drawn from the same list.
     pub fn build_requests(&self, items: &[Item], mode: PromptMode) -> Result<Vec<Request>> {
+        // Index the pool by group once, so same-group draws do not scan every item per item.
+        let mut by_group: std::collections::HashMap<Option<&str>, Vec<&Item>> =
+            std::collections::HashMap::new();
+        if self.file.fewshot.same_group {
+            for it in items {
+                by_group.entry(it.group.as_deref()).or_default().push(it);
+            }
+        }
         items
             .iter()
-            .map(|i| self.build_request(i, items, mode))
+            .map(|item| {
+                let shots = if self.file.fewshot.same_group {
+                    let pool = by_group
+                        .get(&item.group.as_deref())
+                        .map(Vec::as_slice)
+                        .unwrap_or_default();
+                    self.draw_fewshot(item, pool.iter().copied())
+                } else {
+                    self.draw_fewshot(item, items.iter())
+                };
+                self.build_request_with_shots(item, &shots, mode)
+            })
             .collect()
     }
 }

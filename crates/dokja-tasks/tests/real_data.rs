@@ -125,6 +125,13 @@ fn click_answer_text_maps_to_choice_index() {
         assert_eq!(item.fields["answer"].as_str().unwrap().trim(), choices[c]);
         assert!(item.group.is_some());
     }
+    let requests = t.build_requests(&items, PromptMode::Completion).unwrap();
+    assert!(
+        requests
+            .iter()
+            .zip(&items)
+            .all(|(r, i)| r.continuations.len() == i.choices().len())
+    );
     let law = items.iter().find(|i| i.id == "PSAT_17_1").unwrap();
     assert_eq!(correct(law).0, 0);
     assert_eq!(law.group.as_deref(), Some("Law_PSAT"));
@@ -169,6 +176,19 @@ fn mmlu_jsonl_layout_skips_header_rows_and_maps_letters() {
     // First row: correct_answer "D" on a moral-scenarios item.
     assert_eq!(correct(&items[0]).0, 3);
     assert_eq!(items[0].group.as_deref(), Some("moral scenarios"));
+    let requests = t.build_requests(&items, PromptMode::Chat).unwrap();
+    assert_eq!(requests.len(), items.len());
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.continuations == [" A", " B", " C", " D"])
+    );
+    // Batch and single-item few-shot draws agree.
+    assert_eq!(
+        requests[0],
+        t.build_request(&items[0], &items, PromptMode::Chat)
+            .unwrap()
+    );
     let groups: std::collections::BTreeSet<_> =
         items.iter().map(|i| i.group.clone().unwrap()).collect();
     assert_eq!(groups.len(), 57);
@@ -199,6 +219,12 @@ fn gsm8k_answers_after_hashes_and_numeric_extraction() {
     };
     assert_eq!(answer, "18");
     assert!(items.iter().all(|i| matches!(&i.target, Target::Answer { answer } if dokja_tasks::extract::parse_number(answer).is_some())));
+    let requests = t.build_requests(&items, PromptMode::Chat).unwrap();
+    assert!(
+        requests
+            .iter()
+            .all(|r| matches!(&r.prompt, Prompt::Chat { messages } if messages.len() == 17))
+    );
     // Eight worked examples, each ending in "#### n", then the question.
     let text = completion_text(&t, &items, 0);
     assert_eq!(text.matches("\n#### ").count(), 8);
@@ -245,8 +271,12 @@ fn ifeval_all_prompts_load_and_checkers_build() {
     let s = t.score_response(item, &bad).unwrap();
     assert_eq!(s.score, 0.0);
     assert!((s.metrics["instruction_strict"] - 1.0 / 3.0).abs() < 1e-12);
-    let r = t.build_request(item, &items, PromptMode::Chat).unwrap();
-    assert!(r.generation.is_some() && r.continuations.is_empty());
+    let requests = t.build_requests(&items, PromptMode::Chat).unwrap();
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.generation.is_some() && r.continuations.is_empty())
+    );
 }
 
 #[test]
