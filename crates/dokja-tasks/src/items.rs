@@ -177,8 +177,9 @@ impl TaskDef {
             .unwrap_or_else(|| format!("{stem}:{row}"));
         let question = text(&layout.question).unwrap_or_default();
         let context = text(&layout.context).filter(|s| !s.trim().is_empty());
-        let group =
-            text(&layout.group).or_else(|| self.file.data.group_by_file.then(|| stem.to_string()));
+        let group = text(&layout.group)
+            .filter(|g| !g.trim().is_empty())
+            .or_else(|| self.file.data.group_by_file.then(|| stem.to_string()));
         let target = match self.kind() {
             TaskKind::MultipleChoice => choice_target(layout, &record)?,
             TaskKind::ExactMatch => {

@@ -311,17 +311,7 @@ impl TaskDef {
         let continuations = if generates {
             Vec::new()
         } else {
-            item.choices()
-                .iter()
-                .enumerate()
-                .map(|(i, text)| {
-                    let body = match self.file.scoring.continuation {
-                        Continuation::Label => p.labels.label(i),
-                        Continuation::Text => text.clone(),
-                    };
-                    format!("{}{}", self.file.scoring.continuation_prefix, body)
-                })
-                .collect()
+            self.continuations(item)
         };
         Ok(Request {
             task: self.name.clone(),
@@ -330,6 +320,22 @@ impl TaskDef {
             continuations,
             generation: generates.then(|| self.file.generation.clone()),
         })
+    }
+
+    /// The log-likelihood continuations of a multiple-choice item, in choice order.
+    pub fn continuations(&self, item: &Item) -> Vec<String> {
+        let p = &self.file.prompt;
+        item.choices()
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let body = match self.file.scoring.continuation {
+                    Continuation::Label => p.labels.label(i),
+                    Continuation::Text => text.clone(),
+                };
+                format!("{}{}", self.file.scoring.continuation_prefix, body)
+            })
+            .collect()
     }
 
     /// Requests for all `items`, few-shot examples drawn from the same list.

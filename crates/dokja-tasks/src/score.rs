@@ -65,10 +65,10 @@ impl TaskDef {
         if let Some(i) = loglikelihoods.iter().position(|x| x.is_nan()) {
             return Err(self.usage(format!("item {}: log-likelihood {i} is NaN", item.id)));
         }
-        let request = self.build_request(item, &[], self.file.prompt.mode)?;
+        let continuations = self.continuations(item);
         let adjusted: Vec<f64> = loglikelihoods
             .iter()
-            .zip(&request.continuations)
+            .zip(&continuations)
             .map(|(&ll, c)| {
                 if self.file.scoring.length_normalize {
                     ll / c.len().max(1) as f64
