@@ -272,3 +272,25 @@ proptest! {
         prop_assert_eq!((date.year * 12 + date.month as i32) - (back.year * 12 + back.month as i32), k as i32);
     }
 }
+
+#[test]
+fn cluster_bootstrap_widens_for_correlated_clusters() {
+    // Ten clusters of ten identical scores: effectively ten observations, not a hundred.
+    let scores: Vec<f64> = (0..100)
+        .map(|i| f64::from(u8::from((i / 10) % 2 == 0)))
+        .collect();
+    let names: Vec<String> = (0..100).map(|i| format!("c{}", i / 10)).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let c = summarize(&clustered("t", &scores, &refs), &cfg()).unwrap();
+    let i = summarize(&task("t", &scores), &cfg()).unwrap();
+    assert_eq!(c.mean, i.mean);
+    // CR1: residual sums ±5 in each of 10 clusters: se² = 10/9 · 250 / 100² = 1/36.
+    assert!(close(c.se, 1.0 / 6.0));
+    let width = |s: &TaskSummary| s.ci_bootstrap.hi - s.ci_bootstrap.lo;
+    assert!(
+        width(&c) > 2.0 * width(&i),
+        "{} vs {}",
+        width(&c),
+        width(&i)
+    );
+}

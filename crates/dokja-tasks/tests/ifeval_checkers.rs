@@ -376,3 +376,30 @@ fn strict_versus_loose() {
     assert_eq!((out.strict[0], out.loose[0]), (false, false));
     assert!(evaluate(&ids, &kwargs[..1], "p", "x").is_err());
 }
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #[test]
+        fn every_checker_on_any_text(response in "(?s).{0,300}", marker in ".{0,8}", n in 0u64..20) {
+            let args = json!({
+                "keywords": [marker.clone()], "keyword": marker.clone(), "frequency": n, "relation": "at least",
+                "forbidden_words": [marker.clone()], "letter": marker.clone(), "let_frequency": n, "let_relation": "less than",
+                "language": marker.clone(), "num_sentences": n, "num_paragraphs": n, "num_words": n,
+                "nth_paragraph": n, "first_word": marker.clone(), "num_placeholders": n, "postscript_marker": marker.clone(),
+                "num_bullets": n, "num_highlights": n, "section_spliter": marker.clone(), "num_sections": n,
+                "prompt_to_repeat": marker.clone(), "end_phrase": marker.clone(), "capital_frequency": n, "capital_relation": "less than"
+            });
+            let ids: Vec<String> = INSTRUCTION_IDS.iter().map(|s| s.to_string()).collect();
+            let kwargs = vec![kw(args); ids.len()];
+            let out = evaluate(&ids, &kwargs, "p", &response).unwrap();
+            // Loose is never stricter than strict.
+            for (s, l) in out.strict.iter().zip(&out.loose) {
+                prop_assert!(!s || *l);
+            }
+        }
+    }
+}
