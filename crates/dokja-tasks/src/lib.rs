@@ -29,4 +29,4 @@ pub use items::{Item, Target};
 pub use prompt::{ChatMessage, Prompt, Request, Role};
 pub use records::{FileFormat, Record, read_records};
 pub use score::ItemScore;
-pub use spec::{PromptMode, TaskDef, TaskFile, TaskKind};
+pub use spec::{GenerationSpec, PromptMode, TaskDef, TaskFile, TaskKind};
