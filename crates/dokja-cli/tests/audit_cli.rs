@@ -321,3 +321,114 @@ fn damaged_registries_are_reported_and_left_as_they_were() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no-such-registry"), "{err}");
 }
+
+/// A tmpfs mounted read-only: a real read-only disk (needs root; unmounted on drop).
+struct ReadOnlyDisk {
+    mount: PathBuf,
+}
+
+impl ReadOnlyDisk {
+    /// Mounts a tmpfs at `mount`, lets `fill` write into it, then remounts it read-only.
+    fn new(mount: &Path, fill: impl FnOnce(&Path)) -> Option<ReadOnlyDisk> {
+        std::fs::create_dir_all(mount).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
+            .arg(mount)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return None;
+        }
+        let disk = ReadOnlyDisk {
+            mount: mount.to_path_buf(),
+        };
+        fill(mount);
+        let ro = std::process::Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(mount)
+            .status()
+            .unwrap();
+        assert!(ro.success(), "remount read-only failed");
+        Some(disk)
+    }
+}
+
+impl Drop for ReadOnlyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(&self.mount)
+            .status();
+    }
+}
+
+#[test]
+fn a_registry_on_a_read_only_disk_is_read_and_never_written() {
+    let f = fixture();
+    let mount = f.root.join("ro");
+    let Some(_disk) = ReadOnlyDisk::new(&mount, |m| {
+        let out = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(&f.registry)
+            .arg(m.join("registry"))
+            .status()
+            .unwrap();
+        assert!(out.success());
+    }) else {
+        assert!(
+            std::env::var_os("DOKJA_REQUIRE_TEST_MODELS").is_none(),
+            "cannot mount a tmpfs read-only (root is needed) but DOKJA_REQUIRE_TEST_MODELS is set"
+        );
+        eprintln!("notice: mount not permitted; read-only disk test skipped");
+        return;
+    };
+    let registry = mount.join("registry");
+    let before = snapshot(&registry);
+
+    // Reading and auditing work.
+    let out = dokja()
+        .args(["registry", "--registry"])
+        .arg(&registry)
+        .arg("list")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tuned = fine_tune(&llama_like(&corpus_llama_spec(), 12), 0.05, 8, 61);
+    let (code, report, err) = audit(&registry, &save(&tuned, &f.root.join("c")), None);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(report.unwrap()["decision"], "FAIL");
+
+    // Writing is refused with a clear error, and nothing changes.
+    let out = dokja()
+        .args(["registry", "--registry"])
+        .arg(&registry)
+        .arg("add")
+        .arg(f.root.join("donor-vlm.dfp"))
+        .args([
+            "--name",
+            "again",
+            "--org",
+            "o",
+            "--origin-country",
+            "KR",
+            "--licence",
+            "mit",
+        ])
+        .args(["--released", "2025-01-01", "--replace"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.to_lowercase().contains("read-only"), "{err}");
+    let out = dokja()
+        .args(["registry", "--registry"])
+        .arg(&registry)
+        .args(["remove", "base-lm"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(snapshot(&registry), before, "a read-only registry changed");
+}
