@@ -17,7 +17,19 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
     );
     match args.format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        OutputFormat::Text => print!("{}", render_text(&report)),
+        OutputFormat::Text => {
+            if let Some(fp) = opened.fingerprint() {
+                println!(
+                    "fingerprint {} (blake3 {}), made by {} from {} file(s), {} bytes",
+                    args.path.display(),
+                    fp.digest,
+                    fp.header.tool,
+                    fp.header.source.files.len(),
+                    fp.model_bytes()
+                );
+            }
+            print!("{}", render_text(&report))
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -107,8 +107,10 @@ pub struct TensorInfo {
     /// (llama.cpp stores Gemma's RMSNorm weights as `1 + w`); 0 almost everywhere.
     pub value_shift: f32,
     /// Whether the stored matrix is the transpose of the canonical one.
+    #[serde(default)]
     pub layout: StoredLayout,
     /// Scales that turn stored integers into weights (quantized ONNX initializers).
+    #[serde(default)]
     pub scales: Option<ChannelScales>,
 }
 
