@@ -14,6 +14,7 @@ pub mod gguf;
 pub mod gguf_names;
 pub mod hf_folder;
 pub mod model;
+pub mod nginx;
 pub mod quant;
 pub mod raw;
 pub mod real;
