@@ -2,20 +2,17 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use dokja_formats::Model;
 use dokja_provenance::{CompareOptions, Comparison, Progress};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::Arc;
 
 use crate::cli::{CompareArgs, OutputFormat};
+use crate::open::Opener;
 
 pub fn run(args: CompareArgs) -> Result<ExitCode> {
-    let open = |p: &std::path::Path| {
-        Model::open(p, args.read.open_options())
-            .with_context(|| format!("cannot open {}", p.display()))
-    };
-    let a = open(&args.a)?;
-    let b = open(&args.b)?;
+    let mut opener = Opener::new(&args.read);
+    let a = opener.open(&args.a)?;
+    let b = opener.open(&args.b)?;
     let mut options = CompareOptions::default();
     if let Some(seed) = args.seed {
         options.seed = seed;
@@ -43,9 +40,13 @@ pub fn run(args: CompareArgs) -> Result<ExitCode> {
     bar.finish_and_clear();
     let result = result?;
     match args.format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&result)?),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&opener.with_report(serde_json::to_value(&result)?))?
+        ),
         OutputFormat::Text => print!("{}", render(&result)),
     }
+    opener.print_report();
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,15 +1,15 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use dokja_formats::Model;
+use anyhow::Result;
 use dokja_inspect::{InspectOptions, Inspection, LmHead};
 
 use crate::cli::{InspectArgs, OutputFormat};
+use crate::open::Opener;
 
 pub fn run(args: InspectArgs) -> Result<ExitCode> {
-    let model = Model::open(&args.path, args.read.open_options())
-        .with_context(|| format!("cannot open {}", args.path.display()))?;
+    let mut opener = Opener::new(&args.read);
+    let model = opener.open(&args.path)?;
     let report = dokja_inspect::inspect(
         &model,
         InspectOptions {
@@ -17,9 +17,13 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         },
     );
     match args.format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&opener.with_report(serde_json::to_value(&report)?))?
+        ),
         OutputFormat::Text => print!("{}", render_text(&report)),
     }
+    opener.print_report();
     Ok(ExitCode::SUCCESS)
 }
 

@@ -16,10 +16,9 @@ pub struct RemoteConfig {
     /// Reads are rounded out to aligned blocks of this size and cached by block.
     pub block_size: u64,
     /// Memory the block cache may hold (least recently used blocks are dropped first).
+    /// Analyses read tensors more than once (digests, then statistics): a cache that holds
+    /// the model saves every second read. Reads larger than half of it bypass it.
     pub cache_bytes: u64,
-    /// Reads spanning more than this many blocks bypass the cache and fetch exactly the
-    /// range asked (whole tensors: caching them would only evict the small reads).
-    pub max_cached_read_blocks: u64,
     /// Budget on body bytes fetched over the client's life (None: unbounded).
     pub max_bytes: Option<u64>,
     pub connect_timeout: Duration,
@@ -40,8 +39,7 @@ impl Default for RemoteConfig {
     fn default() -> Self {
         RemoteConfig {
             block_size: 1 << 20,
-            cache_bytes: 64 << 20,
-            max_cached_read_blocks: 4,
+            cache_bytes: 256 << 20,
             max_bytes: None,
             connect_timeout: Duration::from_secs(15),
             read_timeout: Duration::from_secs(30),

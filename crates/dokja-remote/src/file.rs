@@ -1,5 +1,6 @@
-//! One remote file as a [`ByteSource`]: small reads go through the block cache (missing
-//! neighbouring blocks fetched in one request), large reads fetch exactly their range.
+//! One remote file as a [`ByteSource`]: reads go through the block cache (each run of missing
+//! neighbouring blocks fetched in one request); reads too large for the cache fetch exactly
+//! their range.
 
 use std::borrow::Cow;
 use std::io;
@@ -56,7 +57,7 @@ impl RemoteFile {
         let bs = config.block_size;
         let first = offset / bs;
         let last = (offset + len - 1) / bs;
-        if last - first + 1 > config.max_cached_read_blocks {
+        if (last - first + 1).saturating_mul(bs) > config.cache_bytes / 2 {
             return self.client.fetch(&self.url, self.size, offset, len);
         }
         let mut blocks: Vec<Option<Arc<[u8]>>> = {

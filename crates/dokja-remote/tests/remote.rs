@@ -22,7 +22,7 @@ use common::{Fault, FaultProxy};
 fn test_config() -> RemoteConfig {
     RemoteConfig {
         block_size: 4096,
-        cache_bytes: 256 << 10,
+        cache_bytes: 160 << 10,
         read_timeout: Duration::from_millis(400),
         connect_timeout: Duration::from_secs(2),
         retry_delay: Duration::from_millis(10),
@@ -228,19 +228,23 @@ fn a_dropped_connection_is_resumed_from_the_last_byte_received() {
     };
     let c = client(test_config());
     let file = open_blob(&c, &proxy).unwrap().unwrap();
-    // The next request (a large read that bypasses the cache) loses its second half.
+    // The next request (blocks 2 to 21, fetched in one request) loses its second half.
     proxy.plan(&[Fault::DropMidBody]);
     let got = file.read_at(10_000, 80_000).unwrap();
     assert_eq!(&got[..], &blob[10_000..90_000]);
     let ranges = proxy.ranges();
-    assert_eq!(ranges[1], "bytes=10000-89999");
+    assert_eq!(ranges[1], "bytes=8192-90111");
     assert_eq!(
-        ranges[2], "bytes=50000-89999",
-        "resumed after the 40000 bytes received"
+        ranges[2], "bytes=49152-90111",
+        "resumed after the 40960 bytes received"
     );
     let stats = c.stats();
     assert_eq!(stats.resumes, 1);
-    assert_eq!(stats.bytes_fetched, 4096 + 80_000);
+    assert_eq!(stats.bytes_fetched, 4096 + 20 * 4096);
+    // A read larger than half the cache fetches exactly its range.
+    let got = file.read_at(1, 99_998).unwrap();
+    assert_eq!(&got[..], &blob[1..99_999]);
+    assert_eq!(proxy.ranges()[3], "bytes=1-99998");
 }
 
 #[test]
@@ -274,19 +278,19 @@ fn lying_lengths_and_ranges_are_refused() {
     for (fault, expect) in [
         (
             Fault::LieContentLength,
-            "Content-Length 30007 does not match the 30000 bytes",
+            "Content-Length 32775 does not match the 32768 bytes",
         ),
         (
             Fault::ShiftContentRange,
-            "asked for bytes 10000-39999 but the server answered Content-Range \"bytes 10001-40000/50000\"",
+            "asked for bytes 8192-40959 but the server answered Content-Range \"bytes 8193-40960/50000\"",
         ),
         (
             Fault::ExtraBody,
-            "the body went on past the 30000 bytes announced",
+            "the body went on past the 32768 bytes announced",
         ),
     ] {
         proxy.plan(&[fault]);
-        let err = file.read_at(10_000, 30_000).unwrap_err();
+        let err = file.read_at(10_000, 30_000).unwrap_err(); // blocks 2 to 9
         let text = err.to_string();
         assert!(
             text.contains(expect) && text.contains("/blob.bin"),
