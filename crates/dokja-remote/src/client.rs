@@ -158,7 +158,11 @@ impl Client {
     /// The size of `url` and its first block: `Ok(None)` when the server says it does not
     /// exist (404/410).
     pub(crate) fn probe(&self, url: &Url) -> Result<Option<Probe>, RemoteError> {
-        let want = self.config.block_size;
+        // Under a nearly spent budget, a shorter first read still learns the size.
+        let left = self.config.max_bytes.map_or(u64::MAX, |max| {
+            max.saturating_sub(self.reserved.load(Ordering::Relaxed))
+        });
+        let want = self.config.block_size.min(left.max(1));
         self.reserve(url, want)?;
         let mut head = Vec::new();
         let result = self.with_retries(url, 0, want, &mut head, true);

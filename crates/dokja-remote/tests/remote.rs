@@ -373,3 +373,23 @@ fn a_model_read_through_dropped_connections_is_intact() {
         c.stats()
     );
 }
+
+#[test]
+fn a_budget_smaller_than_a_block_still_learns_sizes() {
+    let Some((_dir, _blob, _nginx, proxy)) = serve_blob(10_000) else {
+        return;
+    };
+    let c = client(RemoteConfig {
+        max_bytes: Some(1000),
+        ..test_config()
+    });
+    let file = open_blob(&c, &proxy).unwrap().unwrap();
+    assert_eq!(file.size(), 10_000);
+    assert_eq!(proxy.ranges(), ["bytes=0-999"]);
+    let err = file.read_at(0, 10).unwrap_err().to_string();
+    assert!(
+        err.contains("reading 4096 more bytes would exceed the remote byte budget of 1000 bytes (1000 already fetched"),
+        "{err}"
+    );
+    assert_eq!(c.stats().bytes_fetched, 1000);
+}
