@@ -117,3 +117,20 @@ pub struct CompareArgs {
     #[command(flatten)]
     pub read: ReadArgs,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn byte_counts() {
+        assert_eq!(parse_bytes("500000"), Ok(500_000));
+        assert_eq!(parse_bytes("200MB"), Ok(200_000_000));
+        assert_eq!(parse_bytes("4KiB"), Ok(4096));
+        assert_eq!(parse_bytes("2 GiB"), Ok(2 << 30));
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("5XB").is_err());
+        assert!(parse_bytes("99999999999TB").is_err());
+        assert!(parse_bytes("").is_err());
+    }
+}
