@@ -300,9 +300,14 @@ impl Client {
             break r;
         };
         let url = &current;
-        check_encoding(url, &response)?;
         let requested = end - start + 1;
-        let content_length = content_length(url, &response)?;
+        // Only bodies dokja reads are checked: error pages may be chunked or compressed.
+        let content_length = if matches!(response.status, 200 | 206) {
+            check_encoding(url, &response)?;
+            content_length(url, &response)?
+        } else {
+            None
+        };
         let (body_len, size) = match response.status {
             206 => {
                 let raw = response

@@ -16,7 +16,7 @@ pub enum Fault {
     Pass,
     /// Sends the head and half the body, then closes the connection.
     DropMidBody,
-    /// 500 Internal Server Error, no body.
+    /// 500 Internal Server Error with a chunked error page (as many servers send).
     Status500,
     /// Announces a Content-Length 7 bytes longer than the body.
     LieContentLength,
@@ -131,7 +131,7 @@ fn handle(
     match fault {
         Fault::Status500 => {
             let _ = conn.write_all(
-                b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                b"HTTP/1.1 500 Internal Server Error\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\noops!\r\n0\r\n\r\n",
             );
             return;
         }
