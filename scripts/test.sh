@@ -4,6 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# nginx: the real HTTP server the remote-reading tests (dokja-remote, dokja-cli) start on loopback.
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  echo "scripts/test.sh: installing nginx-light for the remote-reading tests" >&2
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends nginx-light; } >/dev/null \
+    || { echo "scripts/test.sh: cannot install nginx-light" >&2; exit 1; }
+fi
+
 models=$(scripts/fetch-test-models.sh | tail -n 1)
 case "$models" in
   DOKJA_TEST_MODELS=*) export "${models?}" ;;

@@ -11,7 +11,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::cli::{AuditArgs, ReportFormat};
 
 pub fn run(args: AuditArgs) -> Result<ExitCode> {
-    let model = crate::open::open_model(&args.model, &args.read)?;
+    let mut opener = crate::open::Opener::new(&args.read);
+    let model = opener.open(&args.model)?;
     let dir = crate::registry_cmd::registry_dir(args.registry.clone());
     // Read only: an audit never changes the registry, and works on a read-only disk.
     let registry = Registry::open_read_only(&dir)?;

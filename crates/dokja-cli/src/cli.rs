@@ -43,6 +43,43 @@ pub struct ReadArgs {
     /// truncated while dokja runs; slightly slower).
     #[arg(long)]
     pub no_mmap: bool,
+    /// For models given as http(s):// URLs: stop with an error rather than fetch more than
+    /// this many bytes in all (e.g. 500000, 200MB, 2GiB). Unbounded when not given.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub max_remote_bytes: Option<u64>,
+    /// For URLs: reads are rounded out to aligned blocks of this size, fetched and cached
+    /// whole (smaller blocks fetch less around small reads but cost more requests).
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes, default_value = "1MiB")]
+    pub remote_block_size: u64,
+    /// For URLs: memory the block cache may hold; a cache that holds both models lets
+    /// `compare` fetch each byte once.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes, default_value = "256MiB")]
+    pub remote_cache_size: u64,
+}
+
+/// A byte count with an optional unit: K/KB, M/MB, G/GB, T/TB (powers of 1000) or
+/// KiB, MiB, GiB, TiB (powers of 1024).
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a byte count (e.g. 500000, 200MB, 2GiB)"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "t" | "tb" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        other => return Err(format!("unknown unit {other:?} in {s:?}")),
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 impl ReadArgs {
@@ -60,8 +97,8 @@ impl ReadArgs {
 #[derive(Args)]
 pub struct InspectArgs {
     /// A model file (.safetensors, .gguf, .onnx, pytorch_model.bin / .pt / .pth), a shard index
-    /// (model.safetensors.index.json), a Hugging Face model folder, or a dokja fingerprint
-    /// (.dfp).
+    /// (model.safetensors.index.json), a Hugging Face model folder (local, or an http(s):// URL
+    /// read with range requests), or a local dokja fingerprint (.dfp).
     pub path: PathBuf,
     /// List every tensor with its canonical name, role, shape and dtype.
     #[arg(long)]
@@ -74,7 +111,8 @@ pub struct InspectArgs {
 
 #[derive(Args)]
 pub struct CompareArgs {
-    /// The reference model (file, folder or shard index) or its fingerprint (.dfp).
+    /// The reference model (file, folder or shard index; local or an http(s):// URL) or its
+    /// fingerprint (.dfp).
     pub a: PathBuf,
     /// The model under question, or its fingerprint.
     pub b: PathBuf,
@@ -150,4 +188,21 @@ pub struct AuditArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub read: ReadArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn byte_counts() {
+        assert_eq!(parse_bytes("500000"), Ok(500_000));
+        assert_eq!(parse_bytes("200MB"), Ok(200_000_000));
+        assert_eq!(parse_bytes("4KiB"), Ok(4096));
+        assert_eq!(parse_bytes("2 GiB"), Ok(2 << 30));
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("5XB").is_err());
+        assert!(parse_bytes("99999999999TB").is_err());
+        assert!(parse_bytes("").is_err());
+    }
 }

@@ -7,11 +7,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::Arc;
 
 use crate::cli::{CompareArgs, OutputFormat};
-use crate::open::open_model_or_fingerprint;
+use crate::open::Opener;
 
 pub fn run(args: CompareArgs) -> Result<ExitCode> {
-    let a = open_model_or_fingerprint(&args.a, &args.read)?;
-    let b = open_model_or_fingerprint(&args.b, &args.read)?;
+    let mut opener = Opener::new(&args.read);
+    let a = opener.open_model_or_fingerprint(&args.a)?;
+    let b = opener.open_model_or_fingerprint(&args.b)?;
     let mut options = CompareOptions::default();
     // A fingerprint fixes the seed it was made with.
     if let Some(f) = a.fingerprint().or(b.fingerprint()) {
@@ -44,9 +45,13 @@ pub fn run(args: CompareArgs) -> Result<ExitCode> {
     bar.finish_and_clear();
     let result = result?;
     match args.format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&result)?),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&opener.with_report(serde_json::to_value(&result)?))?
+        ),
         OutputFormat::Text => print!("{}", render(&result)),
     }
+    opener.print_report();
     Ok(ExitCode::SUCCESS)
 }
 

@@ -8,7 +8,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::cli::{FingerprintArgs, OutputFormat};
 
 pub fn run(args: FingerprintArgs) -> Result<ExitCode> {
-    let model = crate::open::open_model(&args.model, &args.read)?;
+    let mut opener = crate::open::Opener::new(&args.read);
+    let model = opener.open(&args.model)?;
     let mut options = CompareOptions::default();
     if let Some(seed) = args.seed {
         options.seed = seed;

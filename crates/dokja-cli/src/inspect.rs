@@ -5,10 +5,12 @@ use anyhow::Result;
 use dokja_inspect::{InspectOptions, Inspection, LmHead};
 
 use crate::cli::{InspectArgs, OutputFormat};
+use crate::open::Opener;
 
 pub fn run(args: InspectArgs) -> Result<ExitCode> {
+    let mut opener = Opener::new(&args.read);
     // A fingerprint describes its model too (every header fact, no weights).
-    let opened = crate::open::open_model_or_fingerprint(&args.path, &args.read)?;
+    let opened = opener.open_model_or_fingerprint(&args.path)?;
     let report = dokja_inspect::inspect(
         opened.subject().model(),
         InspectOptions {
@@ -16,7 +18,10 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         },
     );
     match args.format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&opener.with_report(serde_json::to_value(&report)?))?
+        ),
         OutputFormat::Text => {
             if let Some(fp) = opened.fingerprint() {
                 println!(
@@ -31,6 +36,7 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
             print!("{}", render_text(&report))
         }
     }
+    opener.print_report();
     Ok(ExitCode::SUCCESS)
 }
 

@@ -30,7 +30,7 @@ pub struct Sidecars {
 }
 
 /// Config and tokenizer files are small; anything this large is not one.
-const MAX_SIDECAR_BYTES: u64 = 256 << 20;
+pub const MAX_SIDECAR_BYTES: u64 = 256 << 20;
 const SIDECAR: &str = "model sidecar";
 
 fn read_small(path: &Path) -> Result<Option<Vec<u8>>> {
@@ -52,30 +52,44 @@ fn read_small(path: &Path) -> Result<Option<Vec<u8>>> {
         .map_err(|e| FormatError::io(path, e))
 }
 
-fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
-    let Some(bytes) = read_small(path)? else {
+fn read_json(
+    folder: &Path,
+    name: &str,
+    read: &SidecarReader<'_>,
+) -> Result<Option<serde_json::Value>> {
+    let Some(bytes) = read(name)? else {
         return Ok(None);
     };
     serde_json::from_slice(&bytes)
         .map(Some)
-        .map_err(|e| FormatError::malformed(path, "JSON", e.to_string()))
+        .map_err(|e| FormatError::malformed(folder.join(name), "JSON", e.to_string()))
 }
 
 pub fn read_sidecars(folder: &Path) -> Result<Sidecars> {
-    let tokenizer = read_tokenizer(folder)?;
+    read_sidecars_with(folder, &|name| read_small(&folder.join(name)))
+}
+
+/// Reads a small file of the folder by name: its bytes, or `None` when it does not exist.
+/// Implementations refuse files over [`MAX_SIDECAR_BYTES`] before reading them.
+pub type SidecarReader<'a> = dyn Fn(&str) -> Result<Option<Vec<u8>>> + 'a;
+
+/// The sidecars of a folder whose files `read` fetches (a local folder, a folder URL).
+/// `folder` labels it in the result and in errors.
+pub fn read_sidecars_with(folder: &Path, read: &SidecarReader<'_>) -> Result<Sidecars> {
+    let tokenizer = read_tokenizer(folder, read)?;
     Ok(Sidecars {
         folder: Some(folder.to_path_buf()),
-        config: read_json(&folder.join("config.json"))?,
-        generation_config: read_json(&folder.join("generation_config.json"))?,
-        tokenizer_config: read_json(&folder.join("tokenizer_config.json"))?,
+        config: read_json(folder, "config.json", read)?,
+        generation_config: read_json(folder, "generation_config.json", read)?,
+        tokenizer_config: read_json(folder, "tokenizer_config.json", read)?,
         tokenizer,
-        licence: read_licence(folder)?,
+        licence: read_licence(read)?,
     })
 }
 
 /// tokenizer.json is the most complete description; tokenizer.model and vocab.txt are the
 /// older SentencePiece and WordPiece forms.
-fn read_tokenizer(folder: &Path) -> Result<Option<Tokenizer>> {
+fn read_tokenizer(folder: &Path, read: &SidecarReader<'_>) -> Result<Option<Tokenizer>> {
     type Parser = fn(&[u8], &str) -> std::result::Result<Tokenizer, String>;
     let candidates: [(&str, Parser); 3] = [
         ("tokenizer.json", read::from_tokenizer_json),
@@ -83,11 +97,10 @@ fn read_tokenizer(folder: &Path) -> Result<Option<Tokenizer>> {
         ("vocab.txt", read::from_vocab_txt),
     ];
     for (name, parse) in candidates {
-        let path = folder.join(name);
-        if let Some(bytes) = read_small(&path)? {
+        if let Some(bytes) = read(name)? {
             return parse(&bytes, name)
                 .map(Some)
-                .map_err(|fault| FormatError::malformed(&path, "tokenizer", fault));
+                .map_err(|fault| FormatError::malformed(folder.join(name), "tokenizer", fault));
         }
     }
     Ok(None)
@@ -104,15 +117,15 @@ const LICENCE_FILES: [&str; 8] = [
     "LICENSE-MODEL",
 ];
 
-fn read_licence(folder: &Path) -> Result<Option<Licence>> {
-    let declared = match read_small(&folder.join("README.md"))? {
+fn read_licence(read: &SidecarReader<'_>) -> Result<Option<Licence>> {
+    let declared = match read("README.md")? {
         Some(bytes) => front_matter_licence(&String::from_utf8_lossy(&bytes)),
         None => None,
     };
     let mut text_title = None;
     let mut text_source = None;
     for name in LICENCE_FILES {
-        if let Some(bytes) = read_small(&folder.join(name))? {
+        if let Some(bytes) = read(name)? {
             let text = String::from_utf8_lossy(&bytes);
             text_title = text
                 .lines()

@@ -7,6 +7,7 @@
 
 pub mod dtype;
 pub mod error;
+pub mod fileset;
 pub mod gguf;
 pub mod hf;
 pub mod model;
@@ -20,6 +21,7 @@ pub mod tokenizer;
 
 pub use dtype::{Dtype, QuantType};
 pub use error::{FormatError, Result};
+pub use fileset::{FileSet, open_file_set};
 pub use model::{
     ChannelScales, Metadata, Model, OpenOptions, RowOrder, StoredLayout, TensorInfo, WeightsFormat,
 };

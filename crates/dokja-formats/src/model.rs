@@ -185,6 +185,12 @@ impl Model {
         crate::open::open_model(path, options)
     }
 
+    /// Opens a model whose files come from a [`crate::FileSet`] (e.g. a folder URL): the
+    /// file `name` of the set, or the set as a Hugging Face folder when `name` is None.
+    pub fn open_file_set(set: &dyn crate::FileSet, name: Option<&str>) -> Result<Model> {
+        crate::fileset::open_file_set(set, name)
+    }
+
     /// The file holding `t`'s data; an error for a model that carries no data (the skeleton
     /// of a fingerprint) rather than a panic.
     pub fn file_of(&self, t: &TensorInfo) -> Result<&ModelFile> {

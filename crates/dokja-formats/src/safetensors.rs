@@ -25,10 +25,14 @@ const INDEX_FORMAT: &str = "safetensors shard index";
 const MAX_INDEX_BYTES: u64 = 64 << 20;
 
 pub fn open_single(path: &Path, options: OpenOptions) -> Result<Model> {
-    let file = ModelFile::open(path, options.read_mode)?;
+    open_single_file(ModelFile::open(path, options.read_mode)?)
+}
+
+/// One safetensors file from any byte source.
+pub fn open_single_file(file: ModelFile) -> Result<Model> {
     let (tensors, metadata) = read_file(&file, 0)?;
     Ok(Model {
-        path: path.to_path_buf(),
+        path: file.path.clone(),
         format: WeightsFormat::Safetensors,
         files: vec![file],
         tensors,
@@ -72,8 +76,25 @@ pub fn open_files(dir: &Path, paths: &[PathBuf], options: OpenOptions) -> Result
 }
 
 pub fn open_sharded(index_path: &Path, options: OpenOptions) -> Result<Model> {
-    let index = read_index(index_path)?;
+    let index_bytes = read_index_file(index_path)?;
     let dir = index_path.parent().unwrap_or(Path::new("."));
+    open_sharded_with(index_path, &index_bytes, &mut |shard| {
+        let shard_path = dir.join(shard);
+        if !shard_path.is_file() {
+            return Ok(None);
+        }
+        ModelFile::open(&shard_path, options.read_mode).map(Some)
+    })
+}
+
+/// A sharded checkpoint whose index (labelled `index_path`, contents `index_bytes`) is
+/// already read; `open_shard` opens a shard by its file name, `None` if it does not exist.
+pub fn open_sharded_with(
+    index_path: &Path,
+    index_bytes: &[u8],
+    open_shard: &mut dyn FnMut(&str) -> Result<Option<ModelFile>>,
+) -> Result<Model> {
+    let index = parse_index(index_path, index_bytes)?;
     let mut shard_names: Vec<&str> = index.weight_map.values().map(String::as_str).collect();
     shard_names.sort_unstable();
     shard_names.dedup();
@@ -92,15 +113,13 @@ pub fn open_sharded(index_path: &Path, options: OpenOptions) -> Result<Model> {
     let mut tensors = Vec::new();
     let mut metadata = index.metadata;
     for (i, shard) in shard_names.iter().enumerate() {
-        let shard_path = dir.join(shard);
-        if !shard_path.is_file() {
+        let Some(file) = open_shard(shard)? else {
             return Err(FormatError::malformed(
                 index_path,
                 INDEX_FORMAT,
                 format!("names shard {shard}, which does not exist"),
             ));
-        }
-        let file = ModelFile::open(&shard_path, options.read_mode)?;
+        };
         let (t, m) = read_file(&file, i)?;
         for tensor in &t {
             match index.weight_map.get(&tensor.name) {
@@ -149,19 +168,31 @@ struct ShardIndex {
     metadata: Metadata,
 }
 
-fn read_index(path: &Path) -> Result<ShardIndex> {
-    let bad = |fault: String| FormatError::malformed(path, INDEX_FORMAT, fault);
+fn read_index_file(path: &Path) -> Result<Vec<u8>> {
     let len = std::fs::metadata(path)
         .map_err(|e| FormatError::io(path, e))?
         .len();
+    check_index_len(path, len)?;
+    std::fs::read(path).map_err(|e| FormatError::io(path, e))
+}
+
+/// Refuses an index larger than any real one before it is read.
+pub fn check_index_len(path: &Path, len: u64) -> Result<()> {
     if len > MAX_INDEX_BYTES {
-        return Err(bad(format!(
-            "{len} bytes is larger than any real index ({MAX_INDEX_BYTES} bytes at most)"
-        )));
+        return Err(FormatError::malformed(
+            path,
+            INDEX_FORMAT,
+            format!("{len} bytes is larger than any real index ({MAX_INDEX_BYTES} bytes at most)"),
+        ));
     }
-    let text = std::fs::read(path).map_err(|e| FormatError::io(path, e))?;
+    Ok(())
+}
+
+fn parse_index(path: &Path, text: &[u8]) -> Result<ShardIndex> {
+    let bad = |fault: String| FormatError::malformed(path, INDEX_FORMAT, fault);
+    check_index_len(path, text.len() as u64)?;
     let value: Value =
-        serde_json::from_slice(&text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+        serde_json::from_slice(text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
     let map = value
         .get("weight_map")
         .and_then(Value::as_object)

@@ -15,6 +15,7 @@ pub mod gguf;
 pub mod gguf_names;
 pub mod hf_folder;
 pub mod model;
+pub mod nginx;
 pub mod onnx;
 pub mod quant;
 pub mod raw;

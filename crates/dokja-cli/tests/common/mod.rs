@@ -1,5 +1,8 @@
 //! Running the `dokja` binary in tests.
 
+// Each test binary uses a part of these helpers.
+#![allow(dead_code)]
+
 use std::ffi::OsStr;
 
 use assert_cmd::Command;

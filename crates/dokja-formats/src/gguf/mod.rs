@@ -40,7 +40,13 @@ const MIN_TENSOR_INFO_BYTES: u64 = 8 + 4 + 4 + 8;
 /// Opens a GGUF file: parses and validates its header, translates names and shapes to
 /// Hugging Face conventions, and reads its tokenizer and licence from the metadata.
 pub fn open(path: &Path, options: OpenOptions) -> Result<Model> {
-    let file = ModelFile::open(path, options.read_mode)?;
+    open_file(ModelFile::open(path, options.read_mode)?)
+}
+
+/// A GGUF file from any byte source.
+pub fn open_file(file: ModelFile) -> Result<Model> {
+    let path = file.path.clone();
+    let path = path.as_path();
     let Header {
         mut kv,
         tensors,
