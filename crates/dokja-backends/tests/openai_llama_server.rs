@@ -405,3 +405,23 @@ fn concurrent_requests_all_succeed() {
         }
     }
 }
+
+#[test]
+fn an_answer_over_the_size_limit_is_permanent() {
+    let Some((proxy, _server)) = proxied() else {
+        return;
+    };
+    let mut cfg = config(proxy.base_url());
+    cfg.model = Some("smollm2".into());
+    // A real completion's JSON is several hundred bytes.
+    cfg.max_response_bytes = 64;
+    let backend = OpenAiBackend::new(cfg).unwrap();
+    let err = backend
+        .generate(&completion(FRANCE), &greedy(2))
+        .unwrap_err();
+    let BackendError::Permanent(message) = &err else {
+        panic!("{err:?}");
+    };
+    assert!(message.contains("exceeds 64 bytes"), "{message}");
+    assert_eq!(proxy.seen().len(), 1);
+}
