@@ -84,9 +84,10 @@ impl OpenAiConfig {
     }
 }
 
-/// Retries of transient failures within one call.
+/// Retries of transient failures within one call. Fields left out of a config take their
+/// [`Default`] values.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RetryPolicy {
     /// Attempts per call, the first included (1 = no retry).
     pub max_attempts: u32,
@@ -98,10 +99,9 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// Longest `Retry-After` waited for inside a call; a server asking for more gets no more
     /// attempts now, and the call fails `Transient` with its `retry_after` for the runner.
-    #[serde(with = "duration_secs", default = "default_max_retry_after")]
+    #[serde(with = "duration_secs")]
     pub max_retry_after: Duration,
     /// Seed of the jitter sequence, so backoffs are reproducible.
-    #[serde(default)]
     pub jitter_seed: u64,
 }
 

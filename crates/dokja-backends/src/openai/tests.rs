@@ -225,6 +225,15 @@ fn config_round_trips_and_holds_no_key() {
     let minimal: OpenAiConfig =
         serde_json::from_str(r#"{"base_url": "http://127.0.0.1:8080/v1"}"#).unwrap();
     assert_eq!(minimal, OpenAiConfig::new("http://127.0.0.1:8080/v1"));
+    let partial: OpenAiConfig = serde_json::from_str(
+        r#"{"base_url": "http://h/v1", "timeout": 2.5, "retry": {"max_attempts": 2}}"#,
+    )
+    .unwrap();
+    assert_eq!(partial.timeout, Duration::from_millis(2500));
+    assert_eq!(partial.retry.max_attempts, 2);
+    assert_eq!(partial.retry.base_delay, RetryPolicy::default().base_delay);
+    let typo = serde_json::from_str::<OpenAiConfig>(r#"{"base_url": "http://h/v1", "modle": "x"}"#);
+    assert!(typo.unwrap_err().to_string().contains("modle"));
 }
 
 #[test]
