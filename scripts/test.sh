@@ -39,4 +39,9 @@ export DOKJA_REQUIRE_TEST_MODELS=1
 # models 6x faster here, and bit-identically.
 export CANDLE_NUM_THREADS=${CANDLE_NUM_THREADS:-1}
 
+# Compiled artefacts are cached outside the repo (a clean clone rebuilds only what changed),
+# keyed by the toolchain so an upgrade starts afresh.
+rustc_version=$(rustc --version | tr -c 'A-Za-z0-9.\n' '-')
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${DOKJA_CACHE:-$HOME/.cache/dokja}/cargo-target/$rustc_version}
+
 cargo test --workspace --locked "$@"

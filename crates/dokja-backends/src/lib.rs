@@ -3,6 +3,10 @@
 //! bookkeeping, storage and resumption; a backend answers one request at a time and is
 //! shared between worker threads.
 
+pub mod openai;
+
+pub use openai::{OpenAiBackend, OpenAiConfig, RetryPolicy};
+
 use dokja_tasks::{GenerationSpec, Prompt};
 use serde::{Deserialize, Serialize};
 

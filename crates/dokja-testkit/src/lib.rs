@@ -9,11 +9,13 @@
 
 pub mod corpus;
 pub mod derive;
+pub mod fault_proxy;
 pub mod forward;
 pub mod generate;
 pub mod gguf;
 pub mod gguf_names;
 pub mod hf_folder;
+pub mod llama_server;
 pub mod model;
 pub mod nginx;
 pub mod onnx;
@@ -31,6 +33,7 @@ pub use derive::{
     cast_roundtrip, extend_vocab, fine_tune, permute_hidden_units, prune_depth, prune_width,
     quant_roundtrip, random_orthogonal, rotate_residual, upcycle_moe,
 };
+pub use fault_proxy::{Fault, FaultProxy, SeenRequest};
 pub use generate::{
     BertSpec, LlamaFlavor, LlamaSpec, MlaSpec, MoeFlavor, MoeSpec, bert_like, llama_like, mla_like,
     moe_like,
@@ -42,6 +45,7 @@ pub use gguf_names::{GgufTarget, gguf_target};
 pub use hf_folder::{
     HfFolderOptions, License, WeightsLayout, write_hf_folder, write_hf_folder_with,
 };
+pub use llama_server::LlamaServer;
 pub use model::{SynthModel, SynthTensor, SynthTokenizer, TokenizerKind};
 pub use onnx::{OnnxOptions, int8_roundtrip, onnx_bytes, write_onnx};
 pub use quant::QuantType;
