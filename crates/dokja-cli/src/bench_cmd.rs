@@ -20,7 +20,12 @@ pub struct BenchArgs {
     #[command(subcommand)]
     pub command: BenchCommand,
     /// The run store (SQLite file; created on first use).
-    #[arg(long, global = true, value_name = "FILE", default_value = "dokja-runs.sqlite")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        default_value = "dokja-runs.sqlite"
+    )]
     pub db: PathBuf,
 }
 
@@ -183,7 +188,9 @@ fn run_cmd(db: &Path, a: RunArgs) -> Result<ExitCode> {
             model: a.model.clone(),
         },
         (None, None, Some(path)) => BackendChoice::InProcess { path: path.clone() },
-        (None, None, None) => bail!("say which model answers: --endpoint URL or --in-process MODEL.gguf"),
+        (None, None, None) => {
+            bail!("say which model answers: --endpoint URL or --in-process MODEL.gguf")
+        }
     };
     let backend = make_backend(&choice)?;
     let opts = ExecOptions {
@@ -237,7 +244,12 @@ fn run_cmd(db: &Path, a: RunArgs) -> Result<ExitCode> {
 
 fn report_cmd(db: &Path, a: ReportArgs) -> Result<ExitCode> {
     let store = open_existing(db)?;
-    let mut refs: Vec<ReferenceSpec> = a.references.iter().cloned().map(ReferenceSpec::Run).collect();
+    let mut refs: Vec<ReferenceSpec> = a
+        .references
+        .iter()
+        .cloned()
+        .map(ReferenceSpec::Run)
+        .collect();
     if let Some(file) = &a.references_file {
         let date_text = a.eval_date.clone().unwrap_or_else(dokja_runner::today);
         let evaluation_date = date_text
@@ -278,10 +290,17 @@ fn report_cmd(db: &Path, a: ReportArgs) -> Result<ExitCode> {
 
 fn list_cmd(db: &Path) -> Result<ExitCode> {
     let store = open_existing(db)?;
-    println!("{:<24} {:<24} {:<20} {:>8} {:>8} {:>7}  tasks", "run", "created", "label", "planned", "done", "failed");
+    println!(
+        "{:<24} {:<24} {:<20} {:>8} {:>8} {:>7}  tasks",
+        "run", "created", "label", "planned", "done", "failed"
+    );
     for r in store.runs()? {
         let c = store.counts(&r.run_id)?;
-        let tasks: Vec<String> = store.run_tasks(&r.run_id)?.into_iter().map(|t| t.task).collect();
+        let tasks: Vec<String> = store
+            .run_tasks(&r.run_id)?
+            .into_iter()
+            .map(|t| t.task)
+            .collect();
         let shown = if tasks.len() > 4 {
             format!("{} ... ({} tasks)", tasks[..4].join(","), tasks.len())
         } else {

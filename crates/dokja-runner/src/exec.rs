@@ -75,7 +75,10 @@ fn new_run_id() -> String {
         .as_nanos();
     let salt = blake3::hash(format!("{nanos}:{}", std::process::id()).as_bytes()).to_hex();
     // 2026-11-23T07:37:22.123Z -> 20261123T073722Z-1a2b3c
-    let compact: String = now[..19].chars().filter(|c| *c != '-' && *c != ':').collect();
+    let compact: String = now[..19]
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
     format!("{compact}Z-{}", &salt[..6])
 }
 
@@ -113,7 +116,10 @@ fn record_run(
     let run = RunRecord {
         run_id: new_run_id(),
         created: time::now(),
-        label: config.label.clone().unwrap_or_else(|| identity.model.clone()),
+        label: config
+            .label
+            .clone()
+            .unwrap_or_else(|| identity.model.clone()),
         dokja_version: env!("CARGO_PKG_VERSION").to_string(),
         config: serde_json::to_value(config).unwrap_or(Value::Null),
         tasks_digest: plan.tasks_digest.clone(),
@@ -208,9 +214,7 @@ fn execute(
     let pending: VecDeque<&PlannedItem> = plan
         .items
         .iter()
-        .filter(|p| {
-            !done.contains(&(plan.tasks[p.task].def.name.clone(), p.key.clone()))
-        })
+        .filter(|p| !done.contains(&(plan.tasks[p.task].def.name.clone(), p.key.clone())))
         .collect();
     let mut outcome = RunOutcome {
         run_id: run.run_id.clone(),

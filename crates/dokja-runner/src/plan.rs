@@ -168,9 +168,10 @@ const DATA_EXTENSIONS: &[&str] = &["json", "jsonl", "csv", "parquet"];
 /// `<data>/<task file name>/` whose name starts with the subset (`criminal_law_test.json` for
 /// KMMLU's `Criminal-Law`).
 pub fn resolve_data(def: &TaskDef, config: &RunConfig) -> Result<Vec<PathBuf>> {
-    let explicit = config.data_files.iter().find(|(k, _)| {
-        k.as_str() == def.name || normalize_name(k) == normalize_name(&def.name)
-    });
+    let explicit = config
+        .data_files
+        .iter()
+        .find(|(k, _)| k.as_str() == def.name || normalize_name(k) == normalize_name(&def.name));
     if let Some((_, files)) = explicit {
         return Ok(files.clone());
     }
@@ -300,7 +301,11 @@ pub fn build_plan(config: &RunConfig) -> Result<Plan> {
         tasks_hasher.update(task_file_digest.as_bytes());
         let n_items = keep.len();
         for (&i, request) in keep.iter().zip(requests) {
-            prompts_hasher.update(serde_json::to_string(&request).unwrap_or_default().as_bytes());
+            prompts_hasher.update(
+                serde_json::to_string(&request)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
             prompts_hasher.update(b"\n");
             items_out.push(PlannedItem {
                 task: ti,

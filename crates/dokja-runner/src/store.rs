@@ -222,7 +222,8 @@ impl Store {
         let p = path.display().to_string();
         let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(sql(&p))?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(sql(&p))?;
+        conn.busy_timeout(Duration::from_secs(30))
+            .map_err(sql(&p))?;
         Ok(Store { conn, path: p })
     }
 
@@ -451,7 +452,11 @@ impl Store {
     }
 
     /// A cached response for this backend and request digest.
-    pub fn cached(&self, backend_key: &str, request_digest: &str) -> Result<Option<serde_json::Value>> {
+    pub fn cached(
+        &self,
+        backend_key: &str,
+        request_digest: &str,
+    ) -> Result<Option<serde_json::Value>> {
         let text: Option<String> = self
             .conn
             .query_row(

@@ -168,16 +168,25 @@ fn run_over_real_files_reports_and_exports() {
     assert_eq!((out.planned, out.answered, out.failed), (24, 24, 0));
     let rows = store.samples(&out.run_id).unwrap();
     for r in &rows {
-        let kind = r.response.as_ref().unwrap()["kind"].as_str().unwrap().to_string();
+        let kind = r.response.as_ref().unwrap()["kind"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let mc = r.task == "click" || r.task.starts_with("kmmlu");
-        assert_eq!(kind, if mc { "loglikelihoods" } else { "generation" }, "{}", r.task);
+        assert_eq!(
+            kind,
+            if mc { "loglikelihoods" } else { "generation" },
+            "{}",
+            r.task
+        );
         assert!(r.score.is_some_and(|s| (0.0..=1.0).contains(&s)));
     }
     // IFEval rows carry the secondary metrics.
-    assert!(rows
-        .iter()
-        .filter(|r| r.task == "ifeval")
-        .all(|r| r.metrics.get("prompt_loose").is_some()));
+    assert!(
+        rows.iter()
+            .filter(|r| r.task == "ifeval")
+            .all(|r| r.metrics.get("prompt_loose").is_some())
+    );
 
     // A reference: another "model" (a different variant) labelled for the registry.
     let reference = FakeBackend::from_spec("model=ref-model,variant=3").unwrap();
@@ -261,7 +270,9 @@ fn run_over_real_files_reports_and_exports() {
     assert!((rule["model_suite_mean"].as_f64().unwrap() - macro_mean).abs() < 1e-12);
     // Self-contained HTML: nothing fetched from anywhere.
     assert!(html.contains("<svg"));
-    for needle in ["http:", "https:", "src=", "href=", "<script", "@import", "url("] {
+    for needle in [
+        "http:", "https:", "src=", "href=", "<script", "@import", "url(",
+    ] {
         assert!(!html.contains(needle), "HTML contains {needle}");
     }
     // The JSONL export has every sample once.
@@ -308,14 +319,28 @@ fn transient_failures_are_retried_then_recorded_and_redone_on_resume() {
     let flaky = FakeBackend::from_spec("transient_every=1,transient_times=2").unwrap();
     let out = start_run(&mut store, &flaky, &config(&data, 2), &fast()).unwrap();
     assert_eq!(out.failed, 0);
-    assert!(store.samples(&out.run_id).unwrap().iter().all(|s| s.attempts == 3));
+    assert!(
+        store
+            .samples(&out.run_id)
+            .unwrap()
+            .iter()
+            .all(|s| s.attempts == 3)
+    );
     let clean = FakeBackend::new("fake");
-    let reference = start_run(&mut store, &clean, &config(&data, 2), &ExecOptions {
-        use_cache: false,
-        ..fast()
-    })
+    let reference = start_run(
+        &mut store,
+        &clean,
+        &config(&data, 2),
+        &ExecOptions {
+            use_cache: false,
+            ..fast()
+        },
+    )
     .unwrap();
-    assert_eq!(essence(&store, &out.run_id), essence(&store, &reference.run_id));
+    assert_eq!(
+        essence(&store, &out.run_id),
+        essence(&store, &reference.run_id)
+    );
 
     // Two attempts are not enough: recorded as failed, with the message.
     let flaky = FakeBackend::from_spec("transient_every=1,transient_times=3").unwrap();
@@ -334,9 +359,15 @@ fn transient_failures_are_retried_then_recorded_and_redone_on_resume() {
     assert!(!results.complete && results.tasks.is_empty());
     // Resumed (the fake's third failure per prompt is used up by the next attempt): all done.
     let again = resume_run(&mut store, &flaky, &out.run_id, &opts).unwrap();
-    assert_eq!((again.already_done, again.answered, again.failed), (0, 8, 0));
+    assert_eq!(
+        (again.already_done, again.answered, again.failed),
+        (0, 8, 0)
+    );
     assert_eq!(store.counts(&out.run_id).unwrap().done, 8);
-    assert_eq!(essence(&store, &out.run_id), essence(&store, &reference.run_id));
+    assert_eq!(
+        essence(&store, &out.run_id),
+        essence(&store, &reference.run_id)
+    );
 }
 
 #[test]
@@ -348,11 +379,13 @@ fn permanent_failures_and_missing_loglikelihoods() {
     let out = start_run(&mut store, &refusing, &config(&data, 2), &fast()).unwrap();
     assert_eq!(out.failed, 8);
     assert_eq!(refusing.calls(), 8, "permanent errors are not retried");
-    assert!(store.samples(&out.run_id).unwrap().iter().all(|s| s
-        .error
-        .as_deref()
-        .unwrap()
-        .contains("refused this prompt")));
+    assert!(
+        store.samples(&out.run_id).unwrap().iter().all(|s| s
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("refused this prompt"))
+    );
 
     // Without log-likelihoods, multiple choice falls back to generation and extraction.
     let generating = FakeBackend::from_spec("no_ll").unwrap();
@@ -393,10 +426,15 @@ fn resume_refuses_changed_data_or_model() {
     );
     assert!(err.to_string().contains("--force"));
     assert_eq!(store.counts(&run_id).unwrap().done, 0);
-    let forced = resume_run(&mut store, &backend, &run_id, &ExecOptions {
-        force: true,
-        ..fast()
-    })
+    let forced = resume_run(
+        &mut store,
+        &backend,
+        &run_id,
+        &ExecOptions {
+            force: true,
+            ..fast()
+        },
+    )
     .unwrap();
     assert_eq!(forced.answered, 3);
 }
@@ -409,7 +447,8 @@ fn child_resume() {
     let db = std::env::var_os("DOKJA_RUNNER_CHILD_DB").expect("child needs its db");
     let run_id = std::env::var("DOKJA_RUNNER_CHILD_RUN").expect("child needs a run id");
     let mut store = Store::open(Path::new(&db)).unwrap();
-    let backend = FakeBackend::from_spec("delay_ms=10,transient_every=5,transient_times=1").unwrap();
+    let backend =
+        FakeBackend::from_spec("delay_ms=10,transient_every=5,transient_times=1").unwrap();
     resume_run(&mut store, &backend, &run_id, &fast()).unwrap();
 }
 
@@ -431,7 +470,13 @@ fn kill_and_resume_matches_an_uninterrupted_run() {
     let exe = std::env::current_exe().unwrap();
     let child = |db: &Path, run_id: &str| {
         Command::new(&exe)
-            .args(["--ignored", "--exact", "child_resume", "--test-threads=1", "--quiet"])
+            .args([
+                "--ignored",
+                "--exact",
+                "child_resume",
+                "--test-threads=1",
+                "--quiet",
+            ])
             .env("DOKJA_RUNNER_CHILD_DB", db)
             .env("DOKJA_RUNNER_CHILD_RUN", run_id)
             .stdout(std::process::Stdio::null())
