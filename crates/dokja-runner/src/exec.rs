@@ -335,6 +335,16 @@ fn request_digest(kind: &str, request: &Request) -> String {
         .to_string()
 }
 
+/// What happened while answering one item.
+#[derive(Default)]
+struct Attempt {
+    attempts: u32,
+    cached: bool,
+    cache_write: Option<(String, Value)>,
+    /// The generation request used when the backend had no log-likelihoods.
+    fallback: Option<Request>,
+}
+
 enum Failure {
     Backend { message: String, attempts: u32 },
     Scoring(String),
@@ -343,59 +353,14 @@ enum Failure {
 impl Ctx<'_> {
     fn answer(&self, task: &TaskPlan, p: &PlannedItem) -> Finished {
         let started = Instant::now();
-        let mut attempts = 0u32;
-        let mut cached = false;
-        let mut cache_write = None;
-        let mut fallback: Option<Request> = None;
-        let result: std::result::Result<(Answer, ItemScore), Failure> = (|| {
-            let mut def: &TaskDef = &task.def;
-            let mut request = &p.request;
-            let gen_def;
-            if !request.continuations.is_empty() {
-                let digest = request_digest("loglikelihoods", request);
-                if let Some(Answer::Loglikelihoods { loglikelihoods }) = self.lookup(&digest) {
-                    cached = true;
-                    return score_ll(def, p, loglikelihoods);
-                }
-                let got = self.retry(&mut attempts, || {
-                    self.backend
-                        .loglikelihoods(&request.prompt, &request.continuations)
-                })?;
-                if let Some(lls) = got {
-                    let answer = Answer::Loglikelihoods {
-                        loglikelihoods: lls,
-                    };
-                    cache_write = self.cacheable(true, &digest, &answer);
-                    let Answer::Loglikelihoods { loglikelihoods } = answer else {
-                        unreachable!()
-                    };
-                    return score_ll(def, p, loglikelihoods);
-                }
-                // No log-likelihoods from this backend: generate and extract instead.
-                request = fallback.insert(
-                    task.generation_request(&p.item)
-                        .map_err(|e| Failure::Scoring(e.to_string()))?,
-                );
-                gen_def = task.generation_def();
-                def = &gen_def;
-            }
-            let spec = request.generation.clone().unwrap_or_else(default_spec);
-            let digest = request_digest("generation", request);
-            let deterministic = spec.temperature == 0.0;
-            if deterministic && let Some(Answer::Generation(g)) = self.lookup(&digest) {
-                cached = true;
-                return score_gen(def, p, g);
-            }
-            let g = self.retry(&mut attempts, || {
-                self.backend.generate(&request.prompt, &spec)
-            })?;
-            let answer = Answer::Generation(g);
-            cache_write = self.cacheable(deterministic, &digest, &answer);
-            let Answer::Generation(g) = answer else {
-                unreachable!()
-            };
-            score_gen(def, p, g)
-        })();
+        let mut state = Attempt::default();
+        let result = self.fetch_and_score(task, p, &mut state);
+        let Attempt {
+            attempts,
+            cached,
+            mut cache_write,
+            fallback,
+        } = state;
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         let request = fallback.as_ref().unwrap_or(&p.request);
         let mut row = SampleRow {
@@ -448,6 +413,55 @@ impl Ctx<'_> {
             cache: cache_write,
             tokens,
         }
+    }
+
+    /// Answers one item (from the cache or the backend) and scores it; `state` records what
+    /// happened on the way even when it fails.
+    fn fetch_and_score(
+        &self,
+        task: &TaskPlan,
+        p: &PlannedItem,
+        state: &mut Attempt,
+    ) -> std::result::Result<(Answer, ItemScore), Failure> {
+        let mut def: &TaskDef = &task.def;
+        let gen_def;
+        let mut request = &p.request;
+        if !request.continuations.is_empty() {
+            let digest = request_digest("loglikelihoods", request);
+            if let Some(answer @ Answer::Loglikelihoods { .. }) = self.lookup(&digest) {
+                state.cached = true;
+                return score_answer(def, p, answer);
+            }
+            let got = self.retry(&mut state.attempts, || {
+                self.backend
+                    .loglikelihoods(&request.prompt, &request.continuations)
+            })?;
+            if let Some(loglikelihoods) = got {
+                let answer = Answer::Loglikelihoods { loglikelihoods };
+                state.cache_write = self.cacheable(true, &digest, &answer);
+                return score_answer(def, p, answer);
+            }
+            // No log-likelihoods from this backend: generate and extract instead.
+            request = state.fallback.insert(
+                task.generation_request(&p.item)
+                    .map_err(|e| Failure::Scoring(e.to_string()))?,
+            );
+            gen_def = task.generation_def();
+            def = &gen_def;
+        }
+        let spec = request.generation.clone().unwrap_or_else(default_spec);
+        let digest = request_digest("generation", request);
+        let deterministic = spec.temperature == 0.0;
+        if deterministic && let Some(answer @ Answer::Generation(_)) = self.lookup(&digest) {
+            state.cached = true;
+            return score_answer(def, p, answer);
+        }
+        let g = self.retry(&mut state.attempts, || {
+            self.backend.generate(&request.prompt, &spec)
+        })?;
+        let answer = Answer::Generation(g);
+        state.cache_write = self.cacheable(deterministic, &digest, &answer);
+        score_answer(def, p, answer)
     }
 
     fn lookup(&self, digest: &str) -> Option<Answer> {
@@ -512,30 +526,18 @@ fn default_spec() -> GenerationSpec {
     }
 }
 
-fn score_ll(
+fn score_answer(
     def: &TaskDef,
     p: &PlannedItem,
-    lls: Vec<LogLikelihood>,
+    answer: Answer,
 ) -> std::result::Result<(Answer, ItemScore), Failure> {
-    let values: Vec<f64> = lls.iter().map(|l| l.logprob).collect();
-    let score = def
-        .score_loglikelihoods(&p.item, &values)
-        .map_err(|e| Failure::Scoring(e.to_string()))?;
-    Ok((
-        Answer::Loglikelihoods {
-            loglikelihoods: lls,
-        },
-        score,
-    ))
-}
-
-fn score_gen(
-    def: &TaskDef,
-    p: &PlannedItem,
-    g: Generation,
-) -> std::result::Result<(Answer, ItemScore), Failure> {
-    let score = def
-        .score_response(&p.item, &g.text)
-        .map_err(|e| Failure::Scoring(e.to_string()))?;
-    Ok((Answer::Generation(g), score))
+    let score = match &answer {
+        Answer::Loglikelihoods { loglikelihoods } => {
+            let values: Vec<f64> = loglikelihoods.iter().map(|l| l.logprob).collect();
+            def.score_loglikelihoods(&p.item, &values)
+        }
+        Answer::Generation(g) => def.score_response(&p.item, &g.text),
+    }
+    .map_err(|e| Failure::Scoring(e.to_string()))?;
+    Ok((answer, score))
 }
