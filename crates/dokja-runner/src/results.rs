@@ -80,21 +80,12 @@ pub struct RegistryWindow {
 }
 
 /// How results are computed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ResultOptions {
     pub intervals: IntervalConfig,
     /// Suite averaging; `None`: macro (each task weighted equally, KMMLU's and the 95% rule's
     /// convention). Single-task suites are the same either way.
     pub averaging: Option<Averaging>,
-}
-
-impl Default for ResultOptions {
-    fn default() -> Self {
-        ResultOptions {
-            intervals: IntervalConfig::default(),
-            averaging: None,
-        }
-    }
 }
 
 /// A reference given on the command line.
