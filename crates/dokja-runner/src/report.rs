@@ -65,6 +65,29 @@ fn suite_rows(r: &BenchResults, s: &SuiteSummary) -> Vec<[String; 8]> {
     rows
 }
 
+/// "task: metric 12.34 %, ..." lines for tasks with secondary metrics (IFEval's loose and
+/// instruction-level accuracies); counts such as `instructions` are means, not percentages.
+fn secondary_lines(r: &BenchResults, s: &SuiteSummary) -> Vec<String> {
+    r.tasks
+        .iter()
+        .filter(|t| t.suite == s.suite && !t.secondary.is_empty())
+        .map(|t| {
+            let parts: Vec<String> = t
+                .secondary
+                .iter()
+                .map(|(k, v)| {
+                    if k == "instructions" {
+                        format!("mean {k} per item {v:.2}")
+                    } else {
+                        format!("{k} {} %", pct(*v))
+                    }
+                })
+                .collect();
+            format!("{}: {}", t.summary.task, parts.join(", "))
+        })
+        .collect()
+}
+
 const SUITE_HEADER: [&str; 8] = [
     "task",
     "n",
@@ -183,6 +206,9 @@ pub fn markdown(r: &BenchResults) -> String {
     for s in &r.suites {
         let _ = writeln!(out, "## Suite {}\n", s.suite);
         md_table(&mut out, SUITE_HEADER, &suite_rows(r, s));
+        for line in secondary_lines(r, s) {
+            let _ = writeln!(out, "Secondary metrics, {line}\n");
+        }
     }
     if !r.comparisons.is_empty() {
         let _ = writeln!(out, "## The 95% rule\n");
@@ -376,6 +402,9 @@ pub fn html(r: &BenchResults) -> String {
     for s in &r.suites {
         let _ = writeln!(out, "<h2>Suite {}</h2>", html_escape(&s.suite));
         html_table(&mut out, SUITE_HEADER, &suite_rows(r, s));
+        for line in secondary_lines(r, s) {
+            let _ = writeln!(out, "<p>Secondary metrics, {}</p>", html_escape(&line));
+        }
     }
     if !r.comparisons.is_empty() {
         out.push_str("<h2>The 95% rule</h2>\n");

@@ -261,6 +261,14 @@ fn run_over_real_files_reports_and_exports() {
             assert!(text.contains(&report::pct(s["ci_bootstrap"]["hi"].as_f64().unwrap())));
         }
     }
+    let ifeval = json["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["suite"] == "ifeval")
+        .unwrap();
+    let loose = report::pct(ifeval["secondary"]["prompt_loose"].as_f64().unwrap());
+    assert!(md.contains(&format!("prompt_loose {loose} %")));
     let rule = &json["comparisons"][0]["rule"];
     let ratio_text = report::ratio(rule["ratio_of_means"]["value"].as_f64().unwrap());
     assert!(md.contains(&ratio_text) && html.contains(&ratio_text));
