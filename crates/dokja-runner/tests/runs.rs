@@ -456,7 +456,7 @@ fn child_resume() {
     let run_id = std::env::var("DOKJA_RUNNER_CHILD_RUN").expect("child needs a run id");
     let mut store = Store::open(Path::new(&db)).unwrap();
     let backend =
-        FakeBackend::from_spec("delay_ms=10,transient_every=5,transient_times=1").unwrap();
+        FakeBackend::from_spec("delay_ms=30,transient_every=5,transient_times=1").unwrap();
     resume_run(&mut store, &backend, &run_id, &fast()).unwrap();
 }
 
@@ -464,7 +464,7 @@ fn child_resume() {
 fn kill_and_resume_matches_an_uninterrupted_run() {
     let Some(data) = benchmarks() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(&data, 10);
+    let cfg = config(&data, 15);
 
     let clean_db = dir.path().join("clean.sqlite");
     let mut clean = Store::open(&clean_db).unwrap();
@@ -500,7 +500,14 @@ fn kill_and_resume_matches_an_uninterrupted_run() {
     };
     let t0 = std::time::Instant::now();
     assert!(child(&scratch, &scratch_run).wait().unwrap().success());
-    let whole_ms = (t0.elapsed().as_millis() as u64).max(10);
+    let whole_ms = t0.elapsed().as_millis() as u64;
+    // Again with nothing left to do: start-up and planning only.
+    let t0 = std::time::Instant::now();
+    assert!(child(&scratch, &scratch_run).wait().unwrap().success());
+    let plan_ms = t0.elapsed().as_millis() as u64;
+    // Kills land during start-up and planning, or within the first sixth of the answering,
+    // so the ten kills spread over the run instead of the first one or two finishing it.
+    let window_ms = (plan_ms + whole_ms.saturating_sub(plan_ms) / 6).max(10);
     let mut rng = dokja_tasks::prompt::SplitMix64::new(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -510,18 +517,20 @@ fn kill_and_resume_matches_an_uninterrupted_run() {
     let mut done_before = Vec::new();
     for _ in 0..10 {
         let mut c = child(&db, &run_id);
-        std::thread::sleep(Duration::from_millis(rng.below(whole_ms)));
+        std::thread::sleep(Duration::from_millis(rng.below(window_ms)));
         c.kill().unwrap(); // SIGKILL on Unix
         c.wait().unwrap();
         done_before.push(Store::open(&db).unwrap().counts(&run_id).unwrap().done);
     }
-    eprintln!("whole child run {whole_ms} ms; done after each kill: {done_before:?}");
+    eprintln!(
+        "child run {whole_ms} ms, planning {plan_ms} ms; done after each kill: {done_before:?}"
+    );
     let mut store = Store::open(&db).unwrap();
     let backend = FakeBackend::new("fake");
     resume_run(&mut store, &backend, &run_id, &fast()).unwrap();
 
     let counts = store.counts(&run_id).unwrap();
-    assert_eq!((counts.planned, counts.done, counts.failed), (40, 40, 0));
+    assert_eq!((counts.planned, counts.done, counts.failed), (60, 60, 0));
     let rows = essence(&store, &run_id);
     let unique: HashSet<&String> = rows.iter().collect();
     assert_eq!(unique.len(), rows.len(), "duplicate samples");
