@@ -29,6 +29,9 @@ pub enum Command {
     Audit(AuditArgs),
     /// The registry of known models: add, list, show, remove, verify, gc.
     Registry(crate::registry_cmd::RegistryArgs),
+    /// Benchmark a model: run suites (resumable), report scores with intervals and the 95%
+    /// rule against references, list and export runs.
+    Bench(crate::bench_cmd::BenchArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]

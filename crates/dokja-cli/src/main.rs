@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod audit;
+mod bench_cmd;
 mod cli;
 mod compare;
 mod fingerprint;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         cli::Command::Fingerprint(a) => fingerprint::run(a),
         cli::Command::Audit(a) => audit::run(a),
         cli::Command::Registry(a) => registry_cmd::run(a),
+        cli::Command::Bench(a) => bench_cmd::run(a),
     };
     match result {
         Ok(code) => code,
