@@ -78,8 +78,8 @@ for size in "${size_list[@]}"; do
   [ -n "${layers:-}" ] && opts+=(--layers "$layers")
   [ -n "${experts:-}" ] && opts+=(--experts "$experts")
   base=$dir/$size-base tuned=$dir/$size-tuned other=$dir/$size-other
-  for m in "$base:1:" "$tuned:1:0.1" "$other:2:"; do
-    IFS=: read -r path seed strength <<<"$m"
+  for m in "$base|1|" "$tuned|1|0.1" "$other|2|"; do
+    IFS='|' read -r path seed strength <<<"$m"
     if [ ! -f "$path/.complete" ]; then
       rm -rf "$path"
       echo "generating $path" >&2
@@ -103,8 +103,8 @@ for size in "${size_list[@]}"; do
   rows+=("| $size | \`dokja fingerprint\` | $gb GB | ${wall} s | $(gbps "$bytes" "$wall") GB/s | ${user} s | $(mib "$rss_kib") | |")
   timed fpnm "$dokja" fingerprint "$base" -o "$work/base.dfp" --quiet --no-mmap "${tflag[@]}"
   rows+=("| $size | \`dokja fingerprint --no-mmap\` | $gb GB | ${wall} s | $(gbps "$bytes" "$wall") GB/s | ${user} s | $(mib "$rss_kib") | |")
-  for pair in "fine-tuned:$tuned" "independent:$other"; do
-    label=${pair%%:*} partner=${pair#*:}
+  for pair in "fine-tuned|$tuned" "independent|$other"; do
+    label=${pair%%|*} partner=${pair#*|}
     timed "cmp-$label" "$dokja" compare "$base" "$partner" --quiet --no-mmap "${tflag[@]}"
     verdict=$(grep -m1 '^verdict' "$work/cmp-$label.out" | sed 's/^verdict:* *//')
     rows+=("| $size | \`dokja compare --no-mmap\` vs $label (2 x $gb GB) | $(awk -v g="$gb" 'BEGIN{printf "%.2f", 2*g}') GB | ${wall} s | $(gbps "$((2 * bytes))" "$wall") GB/s | ${user} s | $(mib "$rss_kib") | $verdict |")

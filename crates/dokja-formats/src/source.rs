@@ -100,11 +100,7 @@ impl ByteSource for MmapSource {
             // MADV_DONTNEED only unmaps clean pages, and any later access (including a slice
             // another thread still holds) faults them back in from the file unchanged.
             let _ = unsafe {
-                map.unchecked_advise_range(
-                    memmap2::UncheckedAdvice::DontNeed,
-                    offset as usize,
-                    len,
-                )
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset as usize, len)
             };
         }
     }

@@ -641,10 +641,13 @@ impl Scorer<'_> {
         let mut order: Vec<usize> = (0..requests.len()).collect();
         order.sort_by_key(|&i| partner_layer(&requests[i]));
         let mut out = vec![None; requests.len()];
-        for run in order.chunk_by(|&i, &j| partner_layer(&requests[i]) == partner_layer(&requests[j])) {
+        for run in
+            order.chunk_by(|&i, &j| partner_layer(&requests[i]) == partner_layer(&requests[j]))
+        {
             for &i in run {
                 let r = requests[i];
-                let (Some(a), Some(b)) = (ga.get(&(kind, shared, r.la)), gb.get(&(kind, shared, r.lb)))
+                let (Some(a), Some(b)) =
+                    (ga.get(&(kind, shared, r.la)), gb.get(&(kind, shared, r.lb)))
                 else {
                     continue;
                 };

@@ -285,10 +285,10 @@ impl Fingerprint {
                     .map(|job| {
                         let r = tensor_pass(model, job, opts.seed, &advance)?;
                         let mut sketches = Vec::with_capacity(r.units.len());
-                        for ((index, units), (_, slot, indices)) in r.units.iter().zip(&job.slots)
-                        {
+                        for ((index, units), (_, slot, indices)) in r.units.iter().zip(&job.slots) {
                             let g = projections.get(slot.units_by_width().1)?;
-                            sketches.push((*index, finish_sketch(slot, indices.clone(), units, &g)?));
+                            sketches
+                                .push((*index, finish_sketch(slot, indices.clone(), units, &g)?));
                         }
                         Ok((r.pieces, sketches, r.anchors))
                     })

@@ -205,7 +205,11 @@ fn needed_rows(job: &TensorJob<'_>, n_rows: u64) -> (u64, u64) {
         lo = lo.min(first);
         hi = hi.max(last + 1);
     }
-    if lo >= hi { (0, 0) } else { (lo, hi.min(n_rows)) }
+    if lo >= hi {
+        (0, 0)
+    } else {
+        (lo, hi.min(n_rows))
+    }
 }
 
 /// Copies the query units' values that fall in the chunk of flat elements `g0..g1`.

@@ -47,7 +47,8 @@ struct Shape {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: synth-shards 1b|7b|moe SEED OUT_DIR [--tune STRENGTH] [--layers N] [--experts E]";
+    let usage =
+        "usage: synth-shards 1b|7b|moe SEED OUT_DIR [--tune STRENGTH] [--layers N] [--experts E]";
     if args.len() < 4 {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -118,7 +119,10 @@ fn main() {
     let out = Path::new(&args[3]);
     write_sidecars(&shape, out).expect("write sidecars");
     let tensors = tensor_list(&shape);
-    let n_params: usize = tensors.iter().map(|t| t.shape.iter().product::<usize>()).sum();
+    let n_params: usize = tensors
+        .iter()
+        .map(|t| t.shape.iter().product::<usize>())
+        .sum();
     write_shards(&tensors, seed, tune, out).expect("write shards");
     eprintln!("{}: {n_params} parameters", out.display());
 }
@@ -191,7 +195,11 @@ fn tensor_list(s: &Shape) -> Vec<Tensor> {
         center: 1.0,
         std: 0.02,
     };
-    let mut t = vec![mat("model.embed_tokens.weight".into(), vec![s.vocab, h], std)];
+    let mut t = vec![mat(
+        "model.embed_tokens.weight".into(),
+        vec![s.vocab, h],
+        std,
+    )];
     for l in 0..s.layers {
         let p = format!("model.layers.{l}.");
         t.push(norm(format!("{p}input_layernorm.weight")));
@@ -199,7 +207,11 @@ fn tensor_list(s: &Shape) -> Vec<Tensor> {
         t.push(mat(format!("{p}self_attn.q_proj.weight"), vec![q, h], std));
         t.push(mat(format!("{p}self_attn.k_proj.weight"), vec![kv, h], std));
         t.push(mat(format!("{p}self_attn.v_proj.weight"), vec![kv, h], std));
-        t.push(mat(format!("{p}self_attn.o_proj.weight"), vec![h, q], out_std));
+        t.push(mat(
+            format!("{p}self_attn.o_proj.weight"),
+            vec![h, q],
+            out_std,
+        ));
         t.push(norm(format!("{p}post_attention_layernorm.weight")));
         if s.experts > 0 {
             let m = format!("{p}block_sparse_moe.");
@@ -214,7 +226,11 @@ fn tensor_list(s: &Shape) -> Vec<Tensor> {
             let m = format!("{p}mlp.");
             t.push(mat(format!("{m}gate_proj.weight"), vec![s.inter, h], std));
             t.push(mat(format!("{m}up_proj.weight"), vec![s.inter, h], std));
-            t.push(mat(format!("{m}down_proj.weight"), vec![h, s.inter], out_std));
+            t.push(mat(
+                format!("{m}down_proj.weight"),
+                vec![h, s.inter],
+                out_std,
+            ));
         }
     }
     t.push(norm("model.norm.weight".into()));
@@ -285,7 +301,14 @@ fn write_shards(
 }
 
 /// BF16 bytes of elements `start..end` of a tensor, generated on all cores.
-fn fill_chunk(t: &Tensor, key: u64, tune: Option<f32>, start: usize, end: usize, out: &mut Vec<u8>) {
+fn fill_chunk(
+    t: &Tensor,
+    key: u64,
+    tune: Option<f32>,
+    start: usize,
+    end: usize,
+    out: &mut Vec<u8>,
+) {
     out.resize(2 * (end - start), 0);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per = (end - start).div_ceil(threads).max(1);
