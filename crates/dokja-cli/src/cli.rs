@@ -9,6 +9,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Provenance audits and evaluation of foundation models"
 )]
 pub struct Cli {
+    /// Worker threads for reading, hashing and sketching (default: all cores).
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
     #[command(subcommand)]
     pub command: Command,
 }

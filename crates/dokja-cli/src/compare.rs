@@ -29,16 +29,18 @@ pub fn run(args: CompareArgs) -> Result<ExitCode> {
     };
     bar.set_style(
         ProgressStyle::with_template(
-            "{msg:>16} [{bar:30}] {pos}/{len} matrices, {elapsed} elapsed, ETA {eta}",
+            "{msg:>28} [{bar:30}] {pos}/{len} matrices, {elapsed} elapsed, ETA {eta}",
         )
         .expect("valid template")
         .progress_chars("=> "),
     );
     let progress_bar = bar.clone();
+    let started = std::time::Instant::now();
     options.progress = Some(Arc::new(move |p: Progress<'_>| {
         progress_bar.set_length(p.total);
         progress_bar.set_position(p.done);
-        progress_bar.set_message(p.component.to_string());
+        let rate = p.bytes as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        progress_bar.set_message(format!("{} {:.0} MB/s", p.component, rate / 1e6));
     }));
     let result = dokja_provenance::compare_subjects(a.subject(), b.subject(), &options)
         .context("comparison failed");

@@ -21,7 +21,7 @@ pub fn run(args: FingerprintArgs) -> Result<ExitCode> {
     };
     bar.set_style(
         ProgressStyle::with_template(
-            "fingerprint [{bar:30}] {pos}/{len} pieces and matrices, {elapsed} elapsed, ETA {eta}",
+            "fingerprint [{bar:30}] {bytes}/{total_bytes} at {bytes_per_sec}, {elapsed} elapsed, ETA {eta}",
         )
         .expect("valid template")
         .progress_chars("=> "),

@@ -21,6 +21,19 @@ mod registry_cmd;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    if let Some(n) = args.threads {
+        if n == 0 {
+            eprintln!("error: --threads must be at least 1");
+            return ExitCode::from(2);
+        }
+        if let Err(err) = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+        {
+            eprintln!("error: cannot start {n} worker threads: {err}");
+            return ExitCode::from(2);
+        }
+    }
     let result = match args.command {
         cli::Command::Inspect(a) => inspect::run(a),
         cli::Command::Compare(a) => compare::run(a),

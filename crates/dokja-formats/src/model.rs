@@ -294,16 +294,24 @@ impl Model {
                         out[i * row_len as usize + c as usize] = *v;
                     }
                 }
+                if let Some(span) = span {
+                    let len = span.len();
+                    drop(span);
+                    file.release(t.offset + rows.start * elem_bytes, len);
+                }
             }
             (StoredLayout::Transposed, _) => {}
             (StoredLayout::RowMajor, RowOrder::Identity) => {
+                let len = usize_len(file, count * row_bytes)?;
                 let bytes = file.bytes(
                     t.offset + rows.start * row_bytes,
-                    usize_len(file, count * row_bytes)?,
+                    len,
                     "tensor data",
                     &t.stored_name,
                 )?;
                 decode_into(t.dtype, &bytes, out);
+                drop(bytes);
+                file.release(t.offset + rows.start * row_bytes, len);
             }
             (StoredLayout::RowMajor, order) => {
                 for (i, row) in rows.clone().enumerate() {

@@ -19,6 +19,10 @@ pub trait ByteSource: Send + Sync + std::fmt::Debug {
     fn is_borrowed(&self) -> bool {
         false
     }
+    /// A hint that `offset..offset + len` has been consumed: a mapped source drops those pages
+    /// from the process (they stay in the page cache), so streaming a model once does not
+    /// leave it all resident. Later reads of the range still work.
+    fn release(&self, _offset: u64, _len: usize) {}
 }
 
 /// How local files are read.
@@ -85,6 +89,19 @@ impl ByteSource for MmapSource {
         match &self.map {
             Some(map) => Ok(Cow::Borrowed(&map[offset as usize..offset as usize + len])),
             None => Ok(Cow::Borrowed(&[])),
+        }
+    }
+    fn release(&self, offset: u64, len: usize) {
+        #[cfg(unix)]
+        if let Some(map) = &self.map
+            && check_range(offset, len, self.size).is_ok()
+        {
+            // SAFETY: the map is read-only and private, so it holds no modified pages:
+            // MADV_DONTNEED only unmaps clean pages, and any later access (including a slice
+            // another thread still holds) faults them back in from the file unchanged.
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset as usize, len)
+            };
         }
     }
 }
@@ -181,6 +198,11 @@ impl ModelFile {
 
     pub fn is_empty(&self) -> bool {
         self.source.is_empty()
+    }
+
+    /// See [`ByteSource::release`].
+    pub fn release(&self, offset: u64, len: usize) {
+        self.source.release(offset, len);
     }
 
     /// `read_at` with the error turned into a [`crate::FormatError`] naming this file.

@@ -535,6 +535,7 @@ struct Scorer<'a> {
     opts: &'a CompareOptions,
     total_slots: u64,
     done_slots: u64,
+    bytes_read: u64,
 }
 
 impl Scorer<'_> {
@@ -561,13 +562,21 @@ impl Scorer<'_> {
         Ok(&self.private[&width])
     }
 
-    fn tick(&mut self) {
+    fn tick(&mut self, subject: Subject<'_>, slot: &Slot) {
+        if !subject.is_fingerprint() {
+            let t = &subject.model().tensors[slot.tensor];
+            let per_row = t.byte_len / t.n_rows().max(1);
+            self.bytes_read += per_row * (slot.rows.end - slot.rows.start);
+        }
         self.done_slots += 1;
+        // A sketch dropped to bound memory may be computed again (unequal depths).
+        self.total_slots = self.total_slots.max(self.done_slots);
         if let Some(progress) = &self.opts.progress {
             progress(crate::Progress {
                 component: self.component.as_str(),
                 done: self.done_slots,
                 total: self.total_slots,
+                bytes: self.bytes_read,
             });
         }
     }
@@ -587,7 +596,7 @@ impl Scorer<'_> {
                 return Ok(false);
             };
             self.queries.insert(index, q);
-            self.tick();
+            self.tick(side.subject, &slots[index]);
         }
         Ok(true)
     }
@@ -609,9 +618,48 @@ impl Scorer<'_> {
                 return Ok(false);
             };
             self.partners.insert(index, p);
-            self.tick();
+            self.tick(side.subject, &slot);
         }
         Ok(true)
+    }
+
+    /// Scores `requests` (results in request order), taking them partner layer by partner
+    /// layer and dropping that layer's partner sketches as soon as it is done. The working
+    /// set is one layer's partner sketches of one kind (plus the kind's query sketches),
+    /// whatever the depth or the number of experts; a partner sketch is computed once per
+    /// batch.
+    fn score_requests(
+        &mut self,
+        ga: &BTreeMap<GroupKey, Vec<usize>>,
+        gb: &BTreeMap<GroupKey, Vec<usize>>,
+        kind: Kind,
+        shared: bool,
+        requests: &[Request],
+    ) -> Result<Vec<Option<PairScore>>> {
+        let query_is_a = self.query_is_a;
+        let partner_layer = |r: &Request| if query_is_a { r.lb } else { r.la };
+        let mut order: Vec<usize> = (0..requests.len()).collect();
+        order.sort_by_key(|&i| partner_layer(&requests[i]));
+        let mut out = vec![None; requests.len()];
+        for run in
+            order.chunk_by(|&i, &j| partner_layer(&requests[i]) == partner_layer(&requests[j]))
+        {
+            for &i in run {
+                let r = requests[i];
+                let (Some(a), Some(b)) =
+                    (ga.get(&(kind, shared, r.la)), gb.get(&(kind, shared, r.lb)))
+                else {
+                    continue;
+                };
+                out[i] = self.pair_score(a, b, r.permute)?;
+            }
+            let layer = partner_layer(&requests[run[0]]);
+            let partners = if query_is_a { gb } else { ga };
+            for index in partners.get(&(kind, shared, layer)).into_iter().flatten() {
+                self.partners.remove(index);
+            }
+        }
+        Ok(out)
     }
 
     /// Score between the slots of one kind at one layer of A and one layer of B: one pair,
@@ -714,6 +762,15 @@ impl Scorer<'_> {
     }
 }
 
+/// One score a kind's statistics need: A's slots of the kind at layer `la` against B's at
+/// `lb`; `permute` destroys the unit correspondence (surrogate null).
+#[derive(Clone, Copy, Debug)]
+struct Request {
+    la: u32,
+    lb: u32,
+    permute: Option<u64>,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct PairScore {
     /// Median best-partner cosine.
@@ -793,6 +850,7 @@ fn unit_evidence(
         opts,
         total_slots: (slots_a.len() + slots_b.len()) as u64,
         done_slots: 0,
+        bytes_read: 0,
     };
     let layers_a: BTreeSet<u32> = ga.keys().map(|k| k.2).collect();
     let layers_b: BTreeSet<u32> = gb.keys().map(|k| k.2).collect();
@@ -828,29 +886,42 @@ fn unit_evidence(
     let mut statistics = Vec::new();
     let mut same_index_all = Vec::new();
     for &(kind, shared) in &kinds {
-        let mut observed = Vec::new();
-        for &(la, lb) in &layer_map {
-            let (Some(a), Some(b)) = (ga.get(&(kind, shared, la)), gb.get(&(kind, shared, lb)))
-            else {
-                continue;
-            };
-            if let Some(s) = scorer.pair_score(a, b, None)? {
-                observed.push((la, lb, s));
-            }
-        }
-        if observed.is_empty() {
+        // The observed pairs and the null of a kind are scored in one batch, so each
+        // partner-side sketch is computed once and dropped when its layer is done.
+        let mut requests: Vec<Request> = layer_map
+            .iter()
+            .filter(|(la, lb)| {
+                ga.contains_key(&(kind, shared, *la)) && gb.contains_key(&(kind, shared, *lb))
+            })
+            .map(|&(la, lb)| Request {
+                la,
+                lb,
+                permute: None,
+            })
+            .collect();
+        if requests.is_empty() {
             continue;
         }
-        let null = kind_null(
-            &mut scorer,
+        let n_observed = requests.len();
+        requests.extend(null_requests(
             &ga,
             &gb,
-            kind,
-            shared,
+            (kind, shared),
             &layer_map,
             &layers_b,
             opts,
-        )?;
+        )?);
+        let scores = scorer.score_requests(&ga, &gb, kind, shared, &requests)?;
+        scorer.queries.clear();
+        let observed: Vec<(u32, u32, PairScore)> = requests[..n_observed]
+            .iter()
+            .zip(&scores[..n_observed])
+            .filter_map(|(r, s)| s.map(|s| (r.la, r.lb, s)))
+            .collect();
+        if observed.is_empty() {
+            continue;
+        }
+        let null: Vec<PairScore> = scores[n_observed..].iter().flatten().copied().collect();
         // Choose, per kind, the statistic standing furthest above its own null; the choice
         // between two statistics costs a factor 2 in every p-value of the kind.
         let mut best_choice: Option<(UnitStat, Vec<f64>, Vec<f64>, f64)> = None;
@@ -1018,14 +1089,22 @@ fn map_numbered_layers(
     else {
         return Ok(la.into_iter().zip(lb).collect());
     };
-    let mut s = vec![vec![0.0f64; lb.len()]; la.len()];
-    for (i, &x) in la.iter().enumerate() {
-        for (j, &y) in lb.iter().enumerate() {
-            if let (Some(a), Some(b)) = (ga.get(&(kind, shared, x)), gb.get(&(kind, shared, y))) {
-                s[i][j] = scorer.pair_score(a, b, None)?.map_or(0.0, |v| v.best);
-            }
-        }
-    }
+    let requests: Vec<Request> = la
+        .iter()
+        .flat_map(|&x| {
+            lb.iter().map(move |&y| Request {
+                la: x,
+                lb: y,
+                permute: None,
+            })
+        })
+        .collect();
+    let scores = scorer.score_requests(ga, gb, kind, shared, &requests)?;
+    scorer.queries.clear();
+    let s: Vec<Vec<f64>> = scores
+        .chunks(lb.len().max(1))
+        .map(|row| row.iter().map(|v| v.map_or(0.0, |v| v.best)).collect())
+        .collect();
     let (n, m) = (la.len(), lb.len());
     let mut dp = vec![vec![0.0f64; m + 1]; n + 1];
     for i in 1..=n {
@@ -1054,17 +1133,14 @@ fn map_numbered_layers(
 /// The null of one kind: the same score between layers that do not correspond (they share the
 /// residual space, the data and the architecture, but not initialization), and surrogates
 /// whose unit coordinates were permuted.
-#[allow(clippy::too_many_arguments)]
-fn kind_null(
-    scorer: &mut Scorer<'_>,
+fn null_requests(
     ga: &BTreeMap<GroupKey, Vec<usize>>,
     gb: &BTreeMap<GroupKey, Vec<usize>>,
-    kind: Kind,
-    shared: bool,
+    (kind, shared): (Kind, bool),
     layer_map: &[(u32, u32)],
     layers_b: &BTreeSet<u32>,
     opts: &CompareOptions,
-) -> Result<Vec<PairScore>> {
+) -> Result<Vec<Request>> {
     let mut candidates = Vec::new();
     for &(la, lb) in layer_map {
         for &other in layers_b {
@@ -1086,25 +1162,26 @@ fn kind_null(
         )?;
         candidates = pick.into_iter().map(|i| candidates[i]).collect();
     }
-    let mut null = Vec::new();
-    for (la, lb) in candidates {
-        if let Some(s) =
-            scorer.pair_score(&ga[&(kind, shared, la)], &gb[&(kind, shared, lb)], None)?
-        {
-            null.push(s);
-        }
-    }
+    let mut null: Vec<Request> = candidates
+        .into_iter()
+        .map(|(la, lb)| Request {
+            la,
+            lb,
+            permute: None,
+        })
+        .collect();
     for (r, &(la, lb)) in layer_map
         .iter()
         .cycle()
         .take(SURROGATES.min(layer_map.len() * SURROGATES))
         .enumerate()
     {
-        let (Some(a), Some(b)) = (ga.get(&(kind, shared, la)), gb.get(&(kind, shared, lb))) else {
-            continue;
-        };
-        if let Some(s) = scorer.pair_score(a, b, Some(opts.seed ^ ((r as u64 + 1) * 0x9E37)))? {
-            null.push(s);
+        if ga.contains_key(&(kind, shared, la)) && gb.contains_key(&(kind, shared, lb)) {
+            null.push(Request {
+                la,
+                lb,
+                permute: Some(opts.seed ^ ((r as u64 + 1) * 0x9E37)),
+            });
         }
     }
     Ok(null)

@@ -25,7 +25,7 @@ use dokja_stats::Mat;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::identity::{Piece, piece_digests, pieces, sample_values};
+use crate::identity::{Piece, pieces};
 use crate::slots::{Kind, ModelSlots, Slot};
 use crate::subject::{PieceDigests, Subject};
 use crate::units::QuerySketch;
@@ -192,7 +192,7 @@ pub struct Fingerprint {
     anchors: Option<StoredAnchors>,
 }
 
-/// A progress event while fingerprinting: `done` of `total` steps.
+/// A progress event while fingerprinting: `done` of `total` bytes of tensor data read.
 pub type FingerprintProgress = std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>;
 
 impl Fingerprint {
@@ -228,63 +228,102 @@ impl Fingerprint {
         self.pieces.get(&(p.tensor, p.rows.start))
     }
 
-    /// Fingerprints a model. Reads each tensor's values for digests and samples, the query
-    /// units of every matrix, and the anchor rows.
+    /// Fingerprints a model in one streamed pass per tensor (digests, samples, query units
+    /// and anchor rows from the same decoded chunks), tensors in parallel, while the files'
+    /// digests are computed beside it. `progress` gets (bytes read, bytes to read).
     pub fn build(
         model: &Model,
         opts: &CompareOptions,
         progress: Option<FingerprintProgress>,
     ) -> Result<Fingerprint> {
+        use crate::onepass::{Projections, TensorJob, finish_sketch, tensor_pass};
         let slots = ModelSlots::of(model);
         let plan = Plan::of(&slots, opts);
-        let total = (plan.pieces.len() + plan.kept.len() + plan.full.len() + 1) as u64;
+        let mut jobs: std::collections::BTreeMap<usize, TensorJob<'_>> = Default::default();
+        let job = |tensor: usize| TensorJob {
+            tensor,
+            pieces: Vec::new(),
+            slots: Vec::new(),
+            anchors: None,
+        };
+        for (i, p) in plan.pieces.iter().enumerate() {
+            jobs.entry(p.tensor)
+                .or_insert_with(|| job(p.tensor))
+                .pieces
+                .push((i, p));
+        }
+        for (i, (_, _, s)) in plan.kept.iter().enumerate() {
+            let indices = crate::units::queries(
+                s.units_by_width().0,
+                crate::subject::query_budget(s, opts),
+                crate::units::slot_seed(opts.seed, s),
+            );
+            jobs.entry(s.tensor)
+                .or_insert_with(|| job(s.tensor))
+                .slots
+                .push((i, s, indices));
+        }
+        if let Some((tensor, ids)) = &plan.anchors {
+            jobs.entry(*tensor).or_insert_with(|| job(*tensor)).anchors = Some(ids.as_slice());
+        }
+        // In file order, so the pass walks each shard front to back.
+        let mut jobs: Vec<TensorJob<'_>> = jobs.into_values().collect();
+        jobs.sort_by_key(|j| (model.tensors[j.tensor].file, model.tensors[j.tensor].offset));
+        let total: u64 = jobs.iter().map(|j| model.tensors[j.tensor].byte_len).sum();
         let done = std::sync::atomic::AtomicU64::new(0);
-        let tick = || {
-            let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let advance = |bytes: u64| {
+            let d = done.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed) + bytes;
             if let Some(p) = &progress {
-                p(d, total);
+                p(d.min(total), total);
             }
         };
-        let subject = Subject::Weights(model);
-        let pieces = plan
-            .pieces
-            .par_iter()
-            .map(|p| {
-                let digests = piece_digests(model, p)?;
-                let samples = sample_values(model, p, opts.seed)?;
-                tick();
-                Ok(StoredPiece { digests, samples })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let sketches = plan
-            .kept
-            .par_iter()
-            .map(|(component, i, s)| {
-                let q = subject
-                    .query_sketch(*component, *i, s, opts)?
-                    .expect("weights always have sketches");
-                tick();
-                Ok(q)
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let projections = Projections::new(opts.sketch_dim, opts.seed);
+        let (files, results) = rayon::join(
+            || file_digests(model),
+            || {
+                jobs.par_iter()
+                    .map(|job| {
+                        let r = tensor_pass(model, job, opts.seed, &advance)?;
+                        let mut sketches = Vec::with_capacity(r.units.len());
+                        for ((index, units), (_, slot, indices)) in r.units.iter().zip(&job.slots) {
+                            let g = projections.get(slot.units_by_width().1)?;
+                            sketches
+                                .push((*index, finish_sketch(slot, indices.clone(), units, &g)?));
+                        }
+                        Ok((r.pieces, sketches, r.anchors))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            },
+        );
+        let mut pieces: Vec<Option<StoredPiece>> = (0..plan.pieces.len()).map(|_| None).collect();
+        let mut sketches: Vec<Option<QuerySketch>> = (0..plan.kept.len()).map(|_| None).collect();
+        let mut anchors = None;
+        for (ps, ss, a) in results? {
+            for (i, digests, samples) in ps {
+                pieces[i] = Some(StoredPiece { digests, samples });
+            }
+            for (i, q) in ss {
+                sketches[i] = Some(q);
+            }
+            if a.is_some() {
+                anchors = a;
+            }
+        }
         let matrices = plan
             .full
             .iter()
-            .map(|(component, i, s)| {
-                let m = subject.matrix(*component, *i, s)?;
-                tick();
-                Ok(m)
-            })
+            .map(|(component, i, s)| Subject::Weights(model).matrix(*component, *i, s))
             .collect::<Result<Vec<_>>>()?;
-        let anchors = match &plan.anchors {
-            Some((tensor, ids)) => Some(subject.anchor_rows(*tensor, ids)?),
-            None => None,
-        };
-        tick();
         let values = Values {
-            files: file_digests(model)?,
-            pieces,
-            sketches,
+            files: files?,
+            pieces: pieces
+                .into_iter()
+                .map(|p| p.expect("every piece has a job"))
+                .collect(),
+            sketches: sketches
+                .into_iter()
+                .map(|q| q.expect("every kept matrix has a job"))
+                .collect(),
             matrices,
             anchors,
         };

@@ -19,6 +19,7 @@ mod config;
 mod engine;
 pub mod fingerprint;
 pub mod identity;
+mod onepass;
 pub mod report;
 pub mod slots;
 pub mod subject;
@@ -49,6 +50,8 @@ pub struct Progress<'a> {
     pub component: &'a str,
     pub done: u64,
     pub total: u64,
+    /// Weight bytes read so far in this component (throughput).
+    pub bytes: u64,
 }
 
 pub type ProgressFn = std::sync::Arc<dyn Fn(Progress<'_>) + Send + Sync>;

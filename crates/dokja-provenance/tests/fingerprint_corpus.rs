@@ -346,3 +346,26 @@ fn fingerprints_stay_small_at_real_scale() {
         );
     }
 }
+
+/// The fingerprint's bytes are pinned: reading, hashing and sketching may be reorganized
+/// (one pass, parallel, bulk decoding) but must not change one byte of the file. The digests
+/// were taken before the single-pass rewrite; a change here is a format change (bump
+/// `VERSION`) or a bug. The folder name is fixed because the file records it.
+#[test]
+fn fingerprint_bytes_are_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = CompareOptions::default();
+    let p = &pairs()[0];
+    let mut digests = Vec::new();
+    for (name, dtype) in [("pinned-bf16", StDtype::BF16), ("pinned-f32", StDtype::F32)] {
+        let m = save(&p.a, &dir.path().join(name), &Storage::Safetensors(dtype));
+        let fp = Fingerprint::build(&m, &options, None).unwrap();
+        digests.push(fp.digest);
+    }
+    assert_eq!(digests, PINNED, "fingerprint bytes changed");
+}
+
+const PINNED: [&str; 2] = [
+    "d4195b35a48af8f20c67279d181ccf248edab1c035248a7ad624d5bb27fafe39",
+    "7d62ce732892756619f93c50145371e3323fc4789d34ffd10b8db162f52d5a3f",
+];
