@@ -3,6 +3,9 @@
 //! bookkeeping, storage and resumption; a backend answers one request at a time and is
 //! shared between worker threads.
 
+#[cfg(feature = "in-process")]
+pub mod gguf;
+
 use dokja_tasks::{GenerationSpec, Prompt};
 use serde::{Deserialize, Serialize};
 
