@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::{Device, Tensor};
@@ -53,10 +53,11 @@ pub enum GgufError {
 pub type Result<T> = std::result::Result<T, GgufError>;
 
 /// A GGUF model loaded for in-process inference. `Send + Sync`: requests from several
-/// threads take turns on the model.
+/// threads run side by side, each on its own copy of the KV cache.
 pub struct GgufBackend {
     path: PathBuf,
-    model: Mutex<ModelWeights>,
+    /// Never run itself (its KV cache stays empty): each request runs a cheap clone.
+    model: ModelWeights,
     tokenizer: BpeTokenizer,
     chat: std::result::Result<ChatFormat, String>,
     add_bos: bool,
@@ -169,7 +170,7 @@ impl GgufBackend {
             .map_err(|e| fail(format!("cannot load the weights: {e}")))?;
         Ok(GgufBackend {
             path: path.to_path_buf(),
-            model: Mutex::new(model),
+            model,
             tokenizer,
             chat,
             add_bos,
@@ -243,8 +244,7 @@ impl GgufBackend {
         let mut rng = SplitMix64::new(prompt.iter().fold(fnv1a("dokja-gguf"), |h, &t| {
             (h ^ u64::from(t)).wrapping_mul(0x0100_0000_01b3)
         }));
-        let mut model = self.lock()?;
-        model.clear_kv_cache();
+        let mut model = self.fresh_model();
         let mut logits = forward(&mut model, prompt, 0)?;
         let mut out: Vec<u32> = Vec::new();
         let mut finish = "length";
@@ -281,45 +281,56 @@ impl GgufBackend {
         Ok((out, text, finish))
     }
 
-    /// Log-likelihoods of `continuation` token ids after `context` ids (both non-empty).
+    /// Log-likelihoods of each of `continuations` (token ids) after `context` ids. The
+    /// context is read once; each continuation continues from a copy of its KV cache.
     pub fn score_ids(
         &self,
         context: &[u32],
-        continuation: &[u32],
-    ) -> std::result::Result<LogLikelihood, BackendError> {
-        if context.is_empty() || continuation.is_empty() {
+        continuations: &[Vec<u32>],
+    ) -> std::result::Result<Vec<LogLikelihood>, BackendError> {
+        if context.is_empty() || continuations.iter().any(Vec::is_empty) {
             return Err(BackendError::Permanent(
                 "empty context or continuation".into(),
             ));
         }
-        let total = context.len() + continuation.len() - 1;
+        let longest = continuations.iter().map(Vec::len).max().unwrap_or(1);
+        let total = context.len() + longest - 1;
         if total > self.context_length {
             return Err(self.too_long(total));
         }
-        let mut model = self.lock()?;
-        model.clear_kv_cache();
-        let mut logits = forward(&mut model, context, 0)?;
-        let mut logprob = 0.0f64;
-        let mut is_greedy = true;
-        for (i, &token) in continuation.iter().enumerate() {
-            if i > 0 {
-                logits = forward(&mut model, &[continuation[i - 1]], context.len() + i - 1)?;
+        let mut after_context = self.fresh_model();
+        let context_logits = forward(&mut after_context, context, 0)?;
+        let mut out = Vec::with_capacity(continuations.len());
+        for continuation in continuations {
+            // Cloning shares the weights and the cached keys/values (appends make new
+            // tensors), so each continuation starts from the same state.
+            let mut model = after_context.clone();
+            let mut logits = context_logits.clone();
+            let mut logprob = 0.0f64;
+            let mut is_greedy = true;
+            for (i, &token) in continuation.iter().enumerate() {
+                if i > 0 {
+                    logits = forward(&mut model, &[continuation[i - 1]], context.len() + i - 1)?;
+                }
+                let lp = log_softmax_at(&logits, token as usize).ok_or_else(|| {
+                    BackendError::Permanent(format!("token {token} out of range"))
+                })?;
+                logprob += lp;
+                is_greedy &= argmax(&logits) == token;
             }
-            let lp = log_softmax_at(&logits, token as usize)
-                .ok_or_else(|| BackendError::Permanent(format!("token {token} out of range")))?;
-            logprob += lp;
-            is_greedy &= argmax(&logits) == token;
+            out.push(LogLikelihood {
+                logprob,
+                tokens: continuation.len() as u64,
+                is_greedy: Some(is_greedy),
+            });
         }
-        Ok(LogLikelihood {
-            logprob,
-            tokens: continuation.len() as u64,
-            is_greedy: Some(is_greedy),
-        })
+        Ok(out)
     }
 
-    fn lock(&self) -> std::result::Result<std::sync::MutexGuard<'_, ModelWeights>, BackendError> {
-        // A panic mid-forward leaves only a KV cache behind, which every request clears.
-        Ok(self.model.lock().unwrap_or_else(|p| p.into_inner()))
+    /// A copy of the model with an empty KV cache: copies share the weights, so requests on
+    /// several threads run side by side without a lock.
+    fn fresh_model(&self) -> ModelWeights {
+        self.model.clone()
     }
 
     fn too_long(&self, tokens: usize) -> BackendError {
@@ -402,12 +413,18 @@ impl Backend for GgufBackend {
         continuations: &[String],
     ) -> std::result::Result<Option<Vec<LogLikelihood>>, BackendError> {
         let rendered = self.render(prompt)?;
-        let mut out = Vec::with_capacity(continuations.len());
+        let mut context_ids = Vec::new();
+        let mut continuation_ids = Vec::with_capacity(continuations.len());
         for continuation in continuations {
-            let (context_ids, continuation_ids) = self.split_tokens(&rendered, continuation)?;
-            out.push(self.score_ids(&context_ids, &continuation_ids)?);
+            // The context's tokens do not depend on the continuation.
+            let (context, ids) = self.split_tokens(&rendered, continuation)?;
+            context_ids = context;
+            continuation_ids.push(ids);
         }
-        Ok(Some(out))
+        if continuation_ids.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        Ok(Some(self.score_ids(&context_ids, &continuation_ids)?))
     }
 }
 
@@ -553,6 +570,12 @@ mod tests {
         // The second "\n" arrives later: the check restarts before the boundary.
         assert_eq!(stop_position("answer 4\n\n", &stop, 9), Some(8));
         assert_eq!(stop_position("한국어Q:", &stop, 4), Some(9));
+    }
+
+    #[test]
+    fn backend_is_shareable_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<GgufBackend>();
     }
 
     #[test]
