@@ -602,6 +602,42 @@ mod tests {
         assert_eq!(t.decode(&[1, 0, 1], true), "a<|im_start|>a");
     }
 
+    /// Every byte as a token, a few merges, and two special tokens.
+    fn byte_tokenizer() -> BpeTokenizer {
+        let mut vocab: Vec<String> = byte_to_unicode().iter().map(|c| c.to_string()).collect();
+        let merges: Vec<String> = ["Ġ t", "h e", "Ġt he", "ì ķ"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for m in &merges {
+            vocab.push(m.replace(' ', ""));
+        }
+        vocab.push("<|im_start|>".into());
+        vocab.push("<|im_end|>".into());
+        let mut types = vec![1; vocab.len()];
+        let n = types.len();
+        types[n - 2] = 3;
+        types[n - 1] = 3;
+        BpeTokenizer::new(vocab, &merges, &types, PreTokenizer::DigitsThenGpt2).unwrap()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_round_trips(text in "(\\PC|\\s|<\\|im_start\\|>|<\\|im_end\\|>| the){0,40}") {
+            let t = byte_tokenizer();
+            let ids = t.encode(&text).unwrap();
+            proptest::prop_assert_eq!(t.decode(&ids, true), text);
+        }
+
+        #[test]
+        fn pieces_cover_the_text_in_order(text in "\\PC{0,60}") {
+            let t = byte_tokenizer();
+            let pieces = t.pre_tokenize(&text);
+            proptest::prop_assert!(pieces.iter().all(|p| !p.is_empty()));
+            proptest::prop_assert_eq!(pieces.concat(), text);
+        }
+    }
+
     #[test]
     fn byte_table_is_a_bijection() {
         let table = byte_to_unicode();
