@@ -7,6 +7,9 @@ pub mod openai;
 
 pub use openai::{OpenAiBackend, OpenAiConfig, RetryPolicy};
 
+#[cfg(feature = "in-process")]
+pub mod gguf;
+
 use dokja_tasks::{GenerationSpec, Prompt};
 use serde::{Deserialize, Serialize};
 

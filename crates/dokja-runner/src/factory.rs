@@ -1,7 +1,6 @@
 //! Constructing a backend from command-line choices: an OpenAI-compatible server
-//! (`dokja_backends::openai`), an in-process GGUF model (being written; until it lands asking
-//! for one is an error), or the documented fake ([`crate::fake`], tests and overhead
-//! measurements).
+//! (`dokja_backends::openai`), an in-process GGUF model (`dokja_backends::gguf`), or the
+//! documented fake ([`crate::fake`], tests and overhead measurements).
 
 use std::path::PathBuf;
 
@@ -31,11 +30,9 @@ pub fn make_backend(choice: &BackendChoice) -> Result<Box<dyn Backend>> {
             Ok(Box::new(backend))
         }
         BackendChoice::InProcess { path } => {
-            // integration: Ok(Box::new(dokja_backends::gguf::GgufBackend::open(path)?))
-            let _ = path;
-            Err(RunnerError::Backend(
-                "the in-process GGUF backend is not available in this build".into(),
-            ))
+            let backend = dokja_backends::gguf::GgufBackend::open(path)
+                .map_err(|e| RunnerError::Backend(e.to_string()))?;
+            Ok(Box::new(backend))
         }
         BackendChoice::Fake { spec } => Ok(Box::new(crate::fake::FakeBackend::from_spec(spec)?)),
     }
