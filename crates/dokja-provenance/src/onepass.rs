@@ -129,15 +129,16 @@ pub(crate) fn tensor_pass(
                 continue;
             }
             let values = &buf[(a - g0) as usize..(b - g0) as usize];
-            bytes.clear();
-            bytes.extend(values.iter().flat_map(|&v| v.to_bits().to_le_bytes()));
+            // Fixed-size writes into a sized buffer (vectorizable), not a byte-wise extend.
+            bytes.resize(values.len() * 4, 0);
+            for (dst, v) in bytes.chunks_exact_mut(4).zip(values) {
+                dst.copy_from_slice(&v.to_bits().to_le_bytes());
+            }
             p.exact.update(&bytes);
-            bytes.clear();
-            bytes.extend(
-                values
-                    .iter()
-                    .flat_map(|&v| half::bf16::from_f32(v).to_bits().to_le_bytes()),
-            );
+            bytes.truncate(values.len() * 2);
+            for (dst, &v) in bytes.chunks_exact_mut(2).zip(values) {
+                dst.copy_from_slice(&half::bf16::from_f32(v).to_bits().to_le_bytes());
+            }
             p.rounded.update(&bytes);
             while let Some(&pos) = p.positions.get(p.next) {
                 let global = p.start + pos;

@@ -274,7 +274,7 @@ fn write_shards(
         }
         total += offset;
         let mut head = serde_json::to_vec(&Value::Object(header)).expect("json");
-        while head.len() % 8 != 0 {
+        while !head.len().is_multiple_of(8) {
             head.push(b' ');
         }
         let mut w = BufWriter::with_capacity(1 << 22, std::fs::File::create(out.join(&file))?);
