@@ -7,7 +7,6 @@ use std::path::Path;
 use dokja_formats::Model;
 use dokja_provenance::slots::ModelSlots;
 use dokja_provenance::{CompareOptions, Fingerprint, ProvenanceError, Subject};
-use rayon::prelude::*;
 
 use crate::input::{
     AuditInput, Candidate, EntryInfo, EntryResult, FileDigest, Prefilter, RegistryInfo,
@@ -17,32 +16,16 @@ use crate::input::{
 pub type EntryProgress = std::sync::Arc<dyn Fn(&str, usize, usize) + Send + Sync>;
 
 /// Describes the candidate, digests its files (what makes the audit reproducible).
-pub fn describe_candidate(model: &Model) -> std::io::Result<Candidate> {
+pub fn describe_candidate(model: &Model) -> Result<Candidate, ProvenanceError> {
     let slots = ModelSlots::of(model);
-    let base = if model.path.is_dir() {
-        model.path.as_path()
-    } else {
-        model.path.parent().unwrap_or(Path::new(""))
-    };
-    let files = model
-        .files
-        .par_iter()
-        .map(|f| {
-            let mut hasher = blake3::Hasher::new();
-            let mut file = std::fs::File::open(&f.path)?;
-            let bytes = std::io::copy(&mut file, &mut hasher)?;
-            Ok(FileDigest {
-                name: f
-                    .path
-                    .strip_prefix(base)
-                    .unwrap_or(&f.path)
-                    .to_string_lossy()
-                    .into_owned(),
-                bytes,
-                blake3: hasher.finalize().to_hex().to_string(),
-            })
+    let files = dokja_provenance::fingerprint::file_digests(model)?
+        .into_iter()
+        .map(|f| FileDigest {
+            name: f.name,
+            bytes: f.bytes,
+            blake3: f.blake3,
         })
-        .collect::<std::io::Result<Vec<_>>>()?;
+        .collect();
     Ok(Candidate {
         path: model.path.display().to_string(),
         format: model.format.name().to_string(),

@@ -874,10 +874,12 @@ fn file_name(model: &Model, path: &Path) -> String {
         .into_owned()
 }
 
-fn file_digests(model: &Model) -> Result<Vec<SourceFile>> {
+/// Name (relative to the model's folder), size and blake3 of each of the model's files: what
+/// makes a fingerprint or an audit reproducible.
+pub fn file_digests(model: &Model) -> Result<Vec<SourceFile>> {
     model
         .files
-        .iter()
+        .par_iter()
         .map(|f| {
             let io = |source| FingerprintError::Io {
                 path: f.path.display().to_string(),
